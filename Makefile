@@ -1,0 +1,26 @@
+# Two entry points (see README): `make demo` and `make test`. Both create .venv/ with
+# python3 -m venv and install the package from pyproject.toml, reusing a complete venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.keras-s2s-installed
+
+.PHONY: demo test venv clean-venv
+
+venv: $(STAMP)
+
+# The stamp is written only after a successful install, so an interrupted install is redone.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m pipelines.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

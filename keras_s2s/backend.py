@@ -1,0 +1,53 @@
+"""Importing TensorFlow and Keras: a quiet import for the CLI, and the backend check."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from keras_s2s.errors import KerasS2SError
+
+
+def require_tensorflow_backend() -> None:
+    """keras_s2s needs Keras on the TensorFlow backend (tf-text ops, SavedModel, TF Serving)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise KerasS2SError(
+            f"keras_s2s needs the TensorFlow backend of Keras, but Keras runs on "
+            f"'{keras.backend.backend()}' (KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r}); "
+            "unset KERAS_BACKEND or set it to 'tensorflow'"
+        )
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports tensorflow, tensorflow_text and keras with their C++ start-up logs hidden.
+
+    TensorFlow writes oneDNN/CUDA notices straight to file descriptor 2 while it loads,
+    ignoring TF_CPP_MIN_LOG_LEVEL; they are captured and shown only if the import fails.
+    """
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
+        require_tensorflow_backend()
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            import tensorflow_text  # noqa: F401
+            import keras  # noqa: F401
+
+            tf.config.list_physical_devices()  # device discovery logs its CUDA notice now
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+    require_tensorflow_backend()

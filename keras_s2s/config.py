@@ -1,0 +1,213 @@
+"""Seq2SeqConfig: every hyperparameter of a run, validated, with a JSON round trip.
+
+A run directory's ``config.json`` holds exactly this object, so a model can be rebuilt
+from it alone. Validation happens on construction; messages name the field, what was
+expected and what arrived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from keras_s2s.errors import ConfigError
+from keras_s2s.tokenization import TextSpec
+
+Cell = Literal["lstm", "gru", "rnn"]
+Tokenizer = Literal["char", "word"]
+Normalization = Literal["none", "NFC", "NFD", "NFKC", "NFKD"]
+Dataset = Literal["tsv", "cmudict", "toy"]
+LengthPolicy = Literal["filter", "truncate"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig:
+    """Hyperparameters of one training run (data, text processing, model, optimisation)."""
+
+    # --- data -------------------------------------------------------------------
+    dataset: Dataset = "tsv"
+    """``tsv``: the files below; ``cmudict``: built-in CMUdict G2P; ``toy``: built-in toy set."""
+    train_file: Optional[str] = None
+    validation_file: Optional[str] = None
+    """If unset for ``tsv``, ``validation_percent`` of the training sources are held out by hash."""
+    test_file: Optional[str] = None
+    validation_percent: int = 5
+    skip_malformed: bool = False
+    """False: a malformed TSV line is an error. True: it is skipped and counted in the report."""
+    strip_stress: bool = False
+    """``cmudict`` only: drop the 0/1/2 stress digits from vowels (AH0 -> AH)."""
+
+    # --- text -------------------------------------------------------------------
+    source_tokenizer: Tokenizer = "char"
+    target_tokenizer: Tokenizer = "word"
+    source_lowercase: bool = False
+    """Unicode case folding (NFKC_Casefold, as tf_text.case_fold_utf8)."""
+    target_lowercase: bool = False
+    normalization: Normalization = "NFKC"
+    max_source_length: int = 50
+    """In tokens, without SOS/EOS."""
+    max_target_length: int = 50
+    length_policy: LengthPolicy = "filter"
+    """``filter`` drops (and counts) longer pairs; ``truncate`` cuts them to the maximum."""
+    min_frequency: int = 1
+    max_vocab_size: Optional[int] = None
+    """Including the 4 reserved tokens; the most frequent tokens are kept."""
+
+    # --- model ------------------------------------------------------------------
+    cell: Cell = "lstm"
+    num_layers: int = 1
+    embedding_size: int = 64
+    hidden_size: int = 256
+    dropout: float = 0.0
+
+    # --- training ---------------------------------------------------------------
+    batch_size: int = 64
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    clipnorm: Optional[float] = 1.0
+    early_stopping_patience: Optional[int] = 3
+    bucket_width: int = 4
+    """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
+    shuffle_buffer: int = 20_000
+    jit_compile: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), _resolved_types()[field.name])
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ConfigError(
+                    f"config field '{name}': expected a value in {_describe_range(low, high)}, "
+                    f"got {value!r}"
+                )
+        if self.dataset == "tsv" and not self.train_file:
+            raise ConfigError(
+                "config field 'train_file': required when dataset is 'tsv' "
+                "(a source<TAB>target file), got None"
+            )
+        if self.max_vocab_size is not None and self.max_vocab_size < 5:
+            raise ConfigError(
+                "config field 'max_vocab_size': expected None or an integer >= 5 "
+                f"(4 reserved tokens + at least one real token), got {self.max_vocab_size}"
+            )
+
+    # --- derived ----------------------------------------------------------------
+    def source_spec(self) -> TextSpec:
+        return TextSpec(self.source_tokenizer, self.normalization, self.source_lowercase)
+
+    def target_spec(self) -> TextSpec:
+        return TextSpec(self.target_tokenizer, self.normalization, self.target_lowercase)
+
+    @property
+    def max_decode_length(self) -> int:
+        """Greedy decoding stops after this many steps (the longest target + EOS)."""
+        return self.max_target_length + 1
+
+    # --- serialisation ----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, origin: str = "config") -> "Seq2SeqConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: expected a JSON object of config fields, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                hint = difflib.get_close_matches(key, sorted(known), n=1)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"{origin}: unknown config field '{key}'{suggestion}")
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ConfigError(f"{origin}: {err}") from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "Seq2SeqConfig":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+        return cls.from_dict(values, origin=str(path))
+
+    def replace(self, **changes: Any) -> "Seq2SeqConfig":
+        """A copy with some fields changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+
+_RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
+    "validation_percent": (1, 50),
+    "max_source_length": (1, None),
+    "max_target_length": (1, None),
+    "min_frequency": (1, None),
+    "num_layers": (1, None),
+    "embedding_size": (1, None),
+    "hidden_size": (1, None),
+    "dropout": (0.0, 0.95),
+    "batch_size": (1, None),
+    "epochs": (1, None),
+    "learning_rate": (1e-12, 10.0),
+    "clipnorm": (1e-12, None),
+    "early_stopping_patience": (1, None),
+    "bucket_width": (0, None),
+    "shuffle_buffer": (1, None),
+}
+
+
+def _describe_range(low: Optional[float], high: Optional[float]) -> str:
+    if high is None:
+        return f"[{low}, inf)"
+    return f"[{low}, {high}]"
+
+
+_TYPE_CACHE: dict[str, Any] = {}
+
+
+def _resolved_types() -> dict[str, Any]:
+    if not _TYPE_CACHE:
+        _TYPE_CACHE.update(typing.get_type_hints(Seq2SeqConfig))
+    return _TYPE_CACHE
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return
+        (annotation,) = [a for a in options if a is not type(None)]
+        origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"config field '{name}': expected one of {choices}, got {value!r}")
+        return
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[annotation]
+    if not ok:
+        raise ConfigError(
+            f"config field '{name}': expected {annotation.__name__}, "
+            f"got {type(value).__name__} {value!r}"
+        )

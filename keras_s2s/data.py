@@ -1,0 +1,155 @@
+"""tf.data pipelines: parallel TSV -> teacher-forcing batches.
+
+    TextLineDataset -> drop blank/malformed lines (same rules as ``keras_s2s.tsv``)
+      -> normalize + tokenize (tensorflow-text) -> vocabulary ids -> length policy
+      -> cache -> [shuffle] -> SOS/EOS -> length-bucketed padded batches -> prefetch
+
+Each element is ``((source_ids, decoder_input_ids), target_ids)``:
+- ``source_ids``        [batch, S] int32, right-padded with PAD=0 (no SOS/EOS);
+- ``decoder_input_ids`` [batch, T] int32, ``SOS y1 .. yn`` then PAD;
+- ``target_ids``        [batch, T] int32, ``y1 .. yn EOS`` then PAD (shifted by one).
+
+Batches are grouped by length: with ``bucket_width=w`` every batch is padded to a
+multiple of ``w`` (both sides to the same length), which keeps the number of distinct
+shapes small (each new shape costs an XLA compile) and wastes few steps on padding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Literal, Optional
+
+import tensorflow as tf
+
+from keras_s2s import text
+from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID
+from keras_s2s.tokenization import TextSpec
+from keras_s2s.vocab import Vocabulary
+
+_PARSE_BATCH = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class SideEncoding:
+    """How one side of a pair becomes ids: text spec, vocabulary and maximum length."""
+
+    spec: TextSpec
+    vocab: Vocabulary
+    max_length: int
+
+
+def token_dataset(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tf.data.Dataset:
+    """Tokens of the well-formed lines: elements ``(source_tokens [S], target_tokens [T])`` tf.string."""
+    lines = tf.data.TextLineDataset(str(path)).batch(_PARSE_BATCH)
+
+    def tokenize_batch(batch):
+        sources, targets = _well_formed_fields(batch)
+        source_tokens = text.tokenize(source_spec, sources)
+        target_tokens = text.tokenize(target_spec, targets)
+        keep = (source_tokens.row_lengths() > 0) & (target_tokens.row_lengths() > 0)
+        return tf.ragged.boolean_mask(source_tokens, keep), tf.ragged.boolean_mask(target_tokens, keep)
+
+    return lines.map(tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def count_dataset_tokens(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tuple[Counter, Counter]:
+    """Token frequencies of both sides of a TSV file, tokenized by tensorflow-text."""
+    source_counts: Counter = Counter()
+    target_counts: Counter = Counter()
+    batches = token_dataset(path, source_spec, target_spec).ragged_batch(_PARSE_BATCH)
+    for source_tokens, target_tokens in batches:
+        source_counts.update(t.decode("utf-8") for t in source_tokens.flat_values.numpy())
+        target_counts.update(t.decode("utf-8") for t in target_tokens.flat_values.numpy())
+    return source_counts, target_counts
+
+
+def id_dataset(
+    path: str | Path,
+    source: SideEncoding,
+    target: SideEncoding,
+    *,
+    length_policy: Literal["filter", "truncate"] = "filter",
+) -> tf.data.Dataset:
+    """Ids of the kept pairs: elements ``(source_ids [S], target_ids [T])`` int32, no SOS/EOS."""
+    source_table = source.vocab.lookup_table()
+    target_table = target.vocab.lookup_table()
+    lines = tf.data.TextLineDataset(str(path)).batch(_PARSE_BATCH)
+
+    def encode_batch(batch):
+        sources, targets = _well_formed_fields(batch)
+        source_ids = tf.ragged.map_flat_values(source_table.lookup, text.tokenize(source.spec, sources))
+        target_ids = tf.ragged.map_flat_values(target_table.lookup, text.tokenize(target.spec, targets))
+        source_lengths, target_lengths = source_ids.row_lengths(), target_ids.row_lengths()
+        keep = (source_lengths > 0) & (target_lengths > 0)
+        if length_policy == "filter":
+            keep &= (source_lengths <= source.max_length) & (target_lengths <= target.max_length)
+        else:
+            source_ids = source_ids[:, : source.max_length]
+            target_ids = target_ids[:, : target.max_length]
+        return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
+
+    return lines.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def teacher_forcing_dataset(
+    path: str | Path,
+    source: SideEncoding,
+    target: SideEncoding,
+    *,
+    batch_size: int,
+    bucket_width: int = 4,
+    length_policy: Literal["filter", "truncate"] = "filter",
+    shuffle_seed: Optional[int] = None,
+    shuffle_buffer: int = 20_000,
+) -> tf.data.Dataset:
+    """Batches ``((source_ids, decoder_input_ids), target_ids)`` for ``model.fit``.
+
+    ``shuffle_seed=None`` keeps file order (validation, evaluation); otherwise examples are
+    reshuffled every epoch. The dataset's cardinality (number of batches) is set, so Keras
+    shows a progress bar with an ETA from the first epoch.
+    """
+    pairs = id_dataset(path, source, target, length_policy=length_policy).cache()
+    if shuffle_seed is not None:
+        pairs = pairs.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+    examples = pairs.map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
+    max_length = max(source.max_length, target.max_length + 1)
+    batches = _bucketed_batches(examples, batch_size, bucket_width, max_length)
+    num_batches = int(batches.reduce(0, lambda count, _: count + 1))
+    return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
+
+
+def _well_formed_fields(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """[lines] tf.string -> stripped (sources, targets) of the lines that pass the format checks."""
+    lines = tf.strings.regex_replace(lines, "^\ufeff", "")
+    not_blank = tf.strings.length(tf.strings.strip(lines)) > 0
+    valid_utf8 = tf.equal(
+        tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD),
+        lines,
+    )
+    lines = tf.boolean_mask(lines, not_blank & valid_utf8)
+    fields = tf.strings.split(lines, "\t")
+    has_tab = fields.row_lengths() >= 2
+    columns = tf.boolean_mask(fields[:, :2].to_tensor(default_value=""), has_tab)
+    return tf.strings.strip(columns[:, 0]), tf.strings.strip(columns[:, 1])
+
+
+def _add_sos_eos(source_ids, target_ids):
+    decoder_input_ids = tf.concat([[SOS_ID], target_ids], axis=0)
+    shifted_target_ids = tf.concat([target_ids, [EOS_ID]], axis=0)
+    return (source_ids, decoder_input_ids), shifted_target_ids
+
+
+def _bucketed_batches(examples: tf.data.Dataset, batch_size: int, bucket_width: int, max_length: int):
+    if bucket_width == 0:
+        return examples.padded_batch(batch_size, padding_values=PAD_ID)
+    # Bucket i holds lengths in [i*w + 1, (i+1)*w] and is padded to (i+1)*w.
+    boundaries = list(range(bucket_width + 1, max_length + bucket_width + 1, bucket_width))
+    return examples.bucket_by_sequence_length(
+        element_length_func=lambda x, y: tf.maximum(tf.shape(x[0])[0], tf.shape(y)[0]),
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padding_values=((PAD_ID, PAD_ID), PAD_ID),
+        pad_to_bucket_boundary=True,
+    )

@@ -1,0 +1,69 @@
+"""Sequence scores: edit distance, error rates, exact match, with multiple references.
+
+G2P convention (CMUdict): a word is correct when the prediction equals ANY reference
+pronunciation; the phoneme error rate uses the closest reference.
+
+- ``wer``: fraction of sources whose prediction matches no reference (word error rate in
+  G2P; sentence error rate for sentence-level data).
+- ``per``: sum of edit distances to the closest reference / sum of that reference's lengths
+  (phoneme error rate in G2P; token error rate in general).
+- ``cer``: the same on the characters of the detokenized strings (closest reference).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, item_a in enumerate(a, start=1):
+        current = [i]
+        for j, item_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (item_a != item_b)))
+        previous = current
+    return previous[-1]
+
+
+def closest_reference(prediction: Sequence, references: Sequence[Sequence]) -> tuple[int, int]:
+    """(edit distance, reference length) of the reference closest to ``prediction``."""
+    if not references:
+        raise ValueError("Received no references; every source needs at least one.")
+    return min((edit_distance(prediction, ref), len(ref)) for ref in references)
+
+
+def error_rates(
+    predictions: Sequence[Sequence[str]],
+    references: Sequence[Sequence[Sequence[str]]],
+    *,
+    detokenize: Callable[[Sequence[str]], str] = " ".join,
+) -> dict[str, float]:
+    """``sequence_accuracy``, ``wer``, ``per`` and ``cer`` over token sequences.
+
+    predictions[i]: tokens predicted for source i; references[i]: its reference token lists;
+    ``detokenize`` turns tokens into the text that ``cer`` compares.
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"Received {len(predictions)} predictions for {len(references)} reference sets.")
+    if not predictions:
+        raise ValueError("Received no predictions to score.")
+    wrong = token_errors = token_total = char_errors = char_total = 0
+    for prediction, refs in zip(predictions, references):
+        prediction = list(prediction)
+        if not any(prediction == list(ref) for ref in refs):
+            wrong += 1
+        errors, length = closest_reference(prediction, refs)
+        token_errors += errors
+        token_total += length
+        char_errs, char_len = closest_reference(detokenize(prediction), [detokenize(r) for r in refs])
+        char_errors += char_errs
+        char_total += char_len
+    return {
+        "sequence_accuracy": 1.0 - wrong / len(predictions),
+        "wer": wrong / len(predictions),
+        "per": token_errors / max(token_total, 1),
+        "cer": char_errors / max(char_total, 1),
+    }

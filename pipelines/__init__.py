@@ -1,0 +1,1 @@
+"""Training and export scripts: thin, readable, meant to be copied (``python -m pipelines.train``)."""
