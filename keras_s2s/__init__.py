@@ -1,0 +1,55 @@
+"""keras-s2s: RNN sequence-to-sequence (encoder-decoder) models in Keras 3 on TensorFlow.
+
+The public API is below. Importing ``keras_s2s`` does not import TensorFlow or Keras;
+names that need them are loaded on first use, so the ONNX Runtime path works without TF.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    # configuration, text, vocabulary (no TensorFlow)
+    "Seq2SeqConfig": "keras_s2s.config",
+    "TextSpec": "keras_s2s.tokenization",
+    "Vocabulary": "keras_s2s.vocab",
+    "read_parallel_tsv": "keras_s2s.tsv",
+    "TsvReport": "keras_s2s.tsv",
+    "RunDir": "keras_s2s.run",
+    "greedy_decode": "keras_s2s.decoding",
+    "edit_distance": "keras_s2s.metrics",
+    "error_rates": "keras_s2s.metrics",
+    "seq2seq_signatures": "keras_s2s.signatures",
+    "Translator": "keras_s2s.runtime",
+    "load_translator": "keras_s2s.runtime",
+    "evaluate": "keras_s2s.evaluation",
+    # TensorFlow / Keras
+    "tokenize": "keras_s2s.text",
+    "SideEncoding": "keras_s2s.data",
+    "teacher_forcing_dataset": "keras_s2s.data",
+    "count_dataset_tokens": "keras_s2s.data",
+    "build_encoder": "keras_s2s.models",
+    "build_decoder": "keras_s2s.models",
+    "build_trainer": "keras_s2s.models",
+    "build_seq2seq": "keras_s2s.models",
+    "compile_trainer": "keras_s2s.training",
+    "training_callbacks": "keras_s2s.training",
+    "MaskedSparseCrossEntropy": "keras_s2s.training",
+    "MaskedTokenAccuracy": "keras_s2s.training",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keras_s2s' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

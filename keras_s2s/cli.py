@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--skip-malformed", action="store_true", help="skip (and count) malformed lines")
     _runtime_argument(evaluate)
     evaluate.set_defaults(command=_evaluate)
+
+    export = commands.add_parser("export", help="export encoder and decoder as SavedModel + ONNX")
+    export.add_argument("run_dir", type=Path, help="run directory written by train")
+    export.add_argument("--out", type=Path, help="export directory (default: exported/<run name>)")
+    export.add_argument("--version", type=int, help="TF Serving version number (default: newest + 1)")
+    export.set_defaults(command=_export)
     return parser
 
 
@@ -128,6 +134,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"WER:               {scores['wer']:.4f}  (sources whose output matches no reference)")
     print(f"PER:               {scores['per']:.4f}  (token edit distance / reference tokens)")
     print(f"CER:               {scores['cer']:.4f}  (character edit distance / reference characters)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    _load_tensorflow()
+    from pipelines.export import export
+
+    export(args.run_dir, args.out or Path("exported") / args.run_dir.resolve().name, version=args.version)
     return 0
 
 

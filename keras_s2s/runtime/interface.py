@@ -57,6 +57,12 @@ class GraphSignature:
             tuple(TensorInfo.from_dict(t) for t in values["outputs"]),
         )
 
+    def input(self, name: str) -> TensorInfo:
+        for info in self.inputs:
+            if info.name == name:
+                return info
+        raise KeyError(f"{self.name} has no input '{name}' (inputs: {[t.name for t in self.inputs]})")
+
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
         """Raises InputError naming the tensor when a feed has a wrong name, dtype, rank or value."""
         expected = {t.name for t in self.inputs}

@@ -1,0 +1,50 @@
+"""The serving functions of the encoder and decoder graphs (``tf.function`` with named inputs).
+
+    encoder: {source_ids [?, ?] int32} -> {state_* [?, H] float32}
+    decoder: {token_ids [?, ?] int32, state_* [?, H] float32} -> {logits [?, ?, V], next_state_* [?, H]}
+
+The SavedModel version checks its inputs in-graph (a TF Serving client that sends an id
+outside the vocabulary or an empty tensor gets an InvalidArgument error naming the input,
+not a crash deep in a Gather); the ONNX version leaves the checks to the caller (the
+runtimes validate feeds against metadata.json before running).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from keras_s2s.runtime.interface import GraphSignature
+
+
+def serving_function(model, signature: GraphSignature, *, check_inputs: bool) -> tf.types.experimental.GenericFunction:
+    """A tf.function over ``model`` whose single argument is a dict of the signature's inputs."""
+    specs = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in signature.inputs}
+    output_names = [t.name for t in signature.outputs]
+
+    @tf.function(input_signature=[specs])
+    def serve(feeds):
+        checks = _input_checks(signature, feeds) if check_inputs else []
+        with tf.control_dependencies(checks):
+            outputs = model(feeds, training=False)
+        return {name: tf.identity(outputs[name], name=name) for name in output_names}
+
+    return serve
+
+
+def _input_checks(signature: GraphSignature, feeds: dict) -> list:
+    checks = []
+    for info in signature.inputs:
+        value = feeds[info.name]
+        checks.append(tf.debugging.assert_positive(
+            tf.size(value), message=f"{signature.name} input '{info.name}': empty tensor; send at least one row and one step"
+        ))
+        if info.id_range is not None:
+            low, high = info.id_range
+            checks.append(tf.debugging.assert_greater_equal(
+                value, tf.constant(low, value.dtype), message=f"{signature.name} input '{info.name}': ids must be >= {low}"
+            ))
+            checks.append(tf.debugging.assert_less(
+                value, tf.constant(high, value.dtype),
+                message=f"{signature.name} input '{info.name}': ids must be < {high} (the vocabulary size)",
+            ))
+    return checks

@@ -1,0 +1,65 @@
+"""A Translator over an export directory, on ONNX Runtime or SavedModel.
+
+Everything the runtime needs comes from ``assets/metadata.json``: graph files, tensor names,
+dtypes and shapes, the decoding interface, text specs and vocabularies. The files the chosen
+runtime reads are checked against their sha256 before anything is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from keras_s2s.errors import ExportError
+from keras_s2s.runtime.artifact import ExportLayout
+from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
+from keras_s2s.runtime.translator import TextCodec, Translator
+from keras_s2s.tokenization import TextSpec
+from keras_s2s.vocab import Vocabulary
+
+
+def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx") -> Translator:
+    layout = ExportLayout(path)
+    metadata = layout.read_metadata()
+    graphs = metadata["graphs"]
+    if runtime == "onnx":
+        graph_files = {g: layout.path / graphs[g]["onnx"] for g in ("encoder", "decoder")}
+    elif runtime == "savedmodel":
+        graph_files = {g: layout.path / graphs[g]["savedmodel"] for g in ("encoder", "decoder")}
+    else:
+        raise ExportError(f"unknown runtime {runtime!r} for an export; expected 'onnx' or 'savedmodel'")
+    layout.verify(metadata, [layout.assets, *graph_files.values()])
+
+    encoder_signature = GraphSignature.from_dict("encoder", graphs["encoder"])
+    decoder_signature = GraphSignature.from_dict("decoder", graphs["decoder"])
+    decoding = DecodingInterface.from_dict(metadata["decoding"])
+    vocabularies = {side: Vocabulary.load(layout.path / rel) for side, rel in metadata["vocabularies"].items()}
+    id_inputs = {
+        "source": encoder_signature.input(decoding.source_input),
+        "target": decoder_signature.input(decoding.token_input),
+    }
+    for side, info in id_inputs.items():
+        if info.id_range is not None and info.id_range[1] != len(vocabularies[side]):
+            raise ExportError(
+                f"{layout.path}: the {side} vocabulary has {len(vocabularies[side])} tokens "
+                f"but input '{info.name}' expects ids below {info.id_range[1]}"
+            )
+
+    if runtime == "onnx":
+        from keras_s2s.runtime.onnx_backend import OnnxBackend
+
+        backend = OnnxBackend(graph_files["encoder"], graph_files["decoder"])
+    else:
+        from keras_s2s.runtime.savedmodel_backend import SavedModelBackend
+
+        backend = SavedModelBackend(graph_files["encoder"], graph_files["decoder"], graphs["encoder"]["signature_name"])
+    return Translator(
+        backend,
+        encoder_signature=encoder_signature,
+        decoder_signature=decoder_signature,
+        decoding=decoding,
+        source=TextCodec(TextSpec.from_dict(metadata["text"]["source"]), vocabularies["source"]),
+        target=TextCodec(TextSpec.from_dict(metadata["text"]["target"]), vocabularies["target"]),
+        max_decode_length=metadata["max_decode_length"],
+    )
+
