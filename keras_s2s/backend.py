@@ -42,6 +42,7 @@ def import_tensorflow_quietly() -> None:
             import keras  # noqa: F401
 
             tf.config.list_physical_devices()  # device discovery logs its CUDA notice now
+            tf.get_logger().setLevel("ERROR")  # e.g. SavedModel's "probably safe to ignore" notes
         except BaseException:
             os.dup2(saved_stderr, 2)
             captured.seek(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -84,7 +85,7 @@ class Seq2SeqConfig:
             value = getattr(self, name)
             if value is None:
                 continue
-            if (low is not None and value < low) or (high is not None and value > high):
+            if math.isnan(value) or (low is not None and value < low) or (high is not None and value > high):
                 raise ConfigError(
                     f"config field '{name}': expected a value in {_describe_range(low, high)}, "
                     f"got {value!r}"
@@ -141,6 +142,10 @@ class Seq2SeqConfig:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config path is a directory, not a JSON file: {path}") from None
         try:
             values = json.loads(text)
         except json.JSONDecodeError as err:

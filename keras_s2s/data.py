@@ -131,7 +131,7 @@ def _well_formed_fields(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     lines = tf.boolean_mask(lines, not_blank & valid_utf8)
     fields = tf.strings.split(lines, "\t")
     has_tab = fields.row_lengths() >= 2
-    columns = tf.boolean_mask(fields[:, :2].to_tensor(default_value=""), has_tab)
+    columns = tf.boolean_mask(fields[:, :2].to_tensor(default_value="", shape=[None, 2]), has_tab)
     return tf.strings.strip(columns[:, 0]), tf.strings.strip(columns[:, 1])
 
 

@@ -27,7 +27,10 @@ def greedy_decode(
     sos_id: int = SOS_ID,
     eos_id: int = EOS_ID,
 ) -> list[list[int]]:
-    """Argmax token ids per source row, without SOS/EOS.
+    """Argmax token ids per source row, up to (not including) the first EOS.
+
+    Ids are returned exactly as predicted (a predicted SOS or PAD stays in the list, as it
+    was fed back to the decoder); ``Vocabulary.decode`` drops them when making text.
 
     A row stops at its first EOS; the loop stops when every row has, or after
     ``max_length`` steps (so it can never run forever).

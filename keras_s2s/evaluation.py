@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from keras_s2s.errors import DataError
 from keras_s2s.metrics import error_rates
 from keras_s2s.runtime.translator import Translator
 from keras_s2s.tsv import read_parallel_tsv
@@ -20,7 +21,7 @@ def evaluate(translator: Translator, path: str | Path, *, skip_malformed: bool =
         path, translator.source.spec, translator.target.spec, skip_malformed=skip_malformed
     )
     if not pairs:
-        raise ValueError(f"{path}: no pairs to evaluate ({report.summary()})")
+        raise DataError(f"{path}: no pairs to evaluate ({report.summary()})")
     references: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for pair in pairs:
         references.setdefault(pair.source_tokens, []).append(pair.target_tokens)

@@ -21,11 +21,13 @@ class Vocabulary:
 
     def __init__(self, tokens: Sequence[str], *, origin: str = "vocabulary") -> None:
         tokens = list(tokens)
-        if tuple(tokens[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
-            raise VocabularyError(
-                f"{origin}: the first {len(RESERVED_TOKENS)} tokens must be "
-                f"{list(RESERVED_TOKENS)}, got {tokens[: len(RESERVED_TOKENS)]}"
-            )
+        for index, reserved in enumerate(RESERVED_TOKENS):
+            found = tokens[index] if index < len(tokens) else None
+            if found != reserved:
+                raise VocabularyError(
+                    f"{origin}: line {index + 1}: expected the reserved token {reserved!r} "
+                    f"(lines 1-{len(RESERVED_TOKENS)} must be {list(RESERVED_TOKENS)}), got {found!r}"
+                )
         self._ids: dict[str, int] = {}
         for index, token in enumerate(tokens):
             if not token or any(c in token for c in "\n\r"):

@@ -13,7 +13,10 @@ from typing import Optional, TextIO
 from keras_s2s.export import ExportResult, export_run
 
 
-def export(run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, log: TextIO = sys.stdout) -> ExportResult:
+def export(
+    run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, log: Optional[TextIO] = None
+) -> ExportResult:
+    log = log or sys.stdout
     result = export_run(run_dir, out_dir, version=version)
     print(f"[export] version {result.version} -> {result.path} in {result.seconds['total']:.1f} s "
           f"(SavedModel {result.seconds['savedmodel']:.1f} s, ONNX {result.seconds['onnx']:.1f} s)", file=log)

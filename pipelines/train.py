@@ -36,12 +36,14 @@ def train(
     *,
     overwrite: bool = False,
     verbose: Optional[int] = None,
-    log: TextIO = sys.stdout,
+    log: Optional[TextIO] = None,
 ) -> dict:
     """Trains ``config`` into the run directory ``out_dir``; returns the training summary.
 
     ``verbose``: Keras' fit verbosity; default a progress bar on a terminal, else a line per epoch.
+    ``log``: where progress lines go (default: the current sys.stdout).
     """
+    log = log or sys.stdout
     started = time.perf_counter()
     run = _new_run_dir(out_dir, overwrite)
     keras.utils.set_random_seed(config.seed)

@@ -1,10 +1,12 @@
-"""Shared fixtures: small files written to tmp_path, the repository root, text specs."""
+"""Shared fixtures and paths: files written to tmp_path, the shipped configs."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import contextlib  # noqa: E402
+import io  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -12,11 +14,6 @@ import pytest  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "pipelines" / "configs"
 TOY_CONFIG = CONFIG_DIR / "toy.json"
-
-
-@pytest.fixture
-def repo_root() -> Path:
-    return REPO_ROOT
 
 
 @pytest.fixture
@@ -41,15 +38,22 @@ def write_text(write_bytes):
     return write
 
 
+
+@pytest.fixture(scope="session")
+def trained_toy(tmp_path_factory):
+    """(run directory, exit code, captured stdout) of one `keras-s2s train` on the toy config,
+    shared by every test that needs a trained model (it takes 20-30 s)."""
+    from keras_s2s.cli import main
+
+    run_dir = tmp_path_factory.mktemp("toy") / "run"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--config", str(TOY_CONFIG), "--out", str(run_dir)])
+    return run_dir, code, stdout.getvalue()
+
+
 @pytest.fixture
-def word_spec():
-    from keras_s2s.tokenization import TextSpec
-
-    return TextSpec("word", "NFKC", False)
-
-
-@pytest.fixture
-def char_spec():
-    from keras_s2s.tokenization import TextSpec
-
-    return TextSpec("char", "NFKC", False)
+def trained_toy_run(trained_toy):
+    run_dir, code, output = trained_toy
+    assert code == 0, f"toy training failed:\n{output[-2000:]}"
+    return run_dir

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -174,11 +175,6 @@ def test_replace_validates_the_changed_fields():
         Seq2SeqConfig(dataset="toy").replace(num_layers=0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: config range check uses `value < low or value > high`, which is False for NaN, "
-    "so dropout/learning_rate NaN (valid JSON for Python's json) pass validation",
-    strict=True,
-)
 def test_nan_is_not_in_the_dropout_range(tmp_path):
     path = tmp_path / "config.json"
     path.write_text('{"dataset": "toy", "dropout": NaN}', encoding="utf-8")
@@ -234,6 +230,13 @@ def test_missing_config_file_is_a_config_error(tmp_path):
         Seq2SeqConfig.from_json(path)
     assert str(info.value) == f"config file not found: {path}"
 
+
+
+def test_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"dataset": "toy", "train_file": "caf\u00e9.tsv"}'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        Seq2SeqConfig.from_json(path)
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)

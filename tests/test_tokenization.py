@@ -256,11 +256,6 @@ def test_wrong_reserved_header_raises_vocabulary_error_naming_the_file(tmp_path)
     assert "['<pad>', '<unk>', '<s>', '</s>']" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: Vocabulary's reserved-header error names the file but no line number "
-    "(duplicate/empty-token errors do name the line)",
-    strict=True,
-)
 def test_wrong_reserved_header_error_names_the_line(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_text("<pad>\n<s>\n<unk>\n</s>\na\n", encoding="utf-8")

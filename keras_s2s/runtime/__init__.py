@@ -28,7 +28,7 @@ def load_translator(path: str | Path, runtime: Runtime | None = None) -> Transla
         from keras_s2s.runtime.keras_backend import load_keras_translator
 
         return load_keras_translator(path)
-    if (path / "assets" / "metadata.json").is_file():
+    if any((path / part).exists() for part in ("assets", "onnx", "encoder", "decoder")):
         from keras_s2s.runtime.exported import load_exported_translator
 
         return load_exported_translator(path, runtime or "onnx")

@@ -1,0 +1,59 @@
+"""Greedy translation speed of the trained default G2P model on each runtime: words per second.
+
+    make demo    # once: trains runs/g2p_cmudict and exports exported/g2p_cmudict
+    .venv/bin/python benchmarks/inference_speed.py [--words 512]
+
+Translates the first ``--words`` test words one at a time (batch 1: one request per word)
+and in batches of 64, with Keras (tf.function per step), the SavedModel signatures and ONNX
+Runtime. Same greedy loop for all (keras_s2s.decoding). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from keras_s2s.backend import import_tensorflow_quietly  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/g2p_cmudict"))
+    parser.add_argument("--export-dir", type=Path, default=Path("exported/g2p_cmudict"))
+    parser.add_argument("--words", type=int, default=512)
+    args = parser.parse_args()
+    import_tensorflow_quietly()
+    from keras_s2s.config import Seq2SeqConfig
+    from keras_s2s.runtime import load_translator
+
+    test_file = Seq2SeqConfig.from_json(args.run_dir / "config.json").test_file
+    words = list(dict.fromkeys(line.split("\t")[0] for line in open(test_file, encoding="utf-8")))[: args.words]
+    translators = {
+        "keras": load_translator(args.run_dir, "keras"),
+        "savedmodel": load_translator(args.export_dir, "savedmodel"),
+        "onnx": load_translator(args.export_dir, "onnx"),
+    }
+    reference = translators["keras"].translate(words, batch_size=64)
+    rows = []
+    for name, translator in translators.items():
+        translator.translate(words[:8], batch_size=1)  # warm-up: tracing, session init
+        for batch_size in (1, 64):
+            start = time.perf_counter()
+            outputs = translator.translate(words, batch_size=batch_size)
+            seconds = time.perf_counter() - start
+            rows.append((name, batch_size, len(words) / seconds, outputs == reference))
+            print(f"  {name} batch {batch_size}: {len(words) / seconds:,.0f} words/s", file=sys.stderr)
+
+    print(f"\n{len(words)} CMUdict test words, greedy decoding, 2 CPU cores\n")
+    print("| runtime | batch | words/s | same output as Keras |")
+    print("|---|---:|---:|---|")
+    for name, batch_size, words_per_second, same in rows:
+        print(f"| {name} | {batch_size} | {words_per_second:,.0f} | {'yes' if same else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()

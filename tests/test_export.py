@@ -1,0 +1,343 @@
+"""Export: encoder and decoder-step graphs as SavedModel and ONNX, equal to Keras.
+
+Parity is checked for every cell type and 1-2 layers on untrained models (random weights
+exercise every path as well as trained ones), and greedy decoding on the trained toy model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.constants import SOS_ID
+from keras_s2s.errors import ExportError, InputError
+from keras_s2s.runtime import load_translator
+from keras_s2s.runtime.artifact import ExportLayout, sha256_of
+from keras_s2s.tokenization import TextSpec
+from keras_s2s.vocab import Vocabulary, count_tokens
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+ATOL = 1e-5
+
+
+def make_untrained_run(directory: Path, cell: str, num_layers: int) -> Path:
+    """A run directory with a freshly initialised (untrained) model and toy vocabularies."""
+    from keras_s2s.datasets import toy_pairs
+    from keras_s2s.models import build_seq2seq
+    from keras_s2s.run import RunDir
+
+    config = Seq2SeqConfig(dataset="toy", source_tokenizer="word", cell=cell, num_layers=num_layers,
+                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10)
+    pairs = toy_pairs()
+    source_vocab = Vocabulary.build(count_tokens(config.source_spec().tokenize(s) for s, _ in pairs))
+    target_vocab = Vocabulary.build(count_tokens(config.target_spec().tokenize(t) for _, t in pairs))
+    run = RunDir(directory)
+    directory.mkdir(parents=True)
+    config.to_json(run.config)
+    source_vocab.save(run.source_vocab)
+    target_vocab.save(run.target_vocab)
+    model = build_seq2seq(len(source_vocab), len(target_vocab), cell=cell, num_layers=num_layers,
+                          embedding_size=8, hidden_size=16)
+    model.trainer.save(run.model)
+    return directory
+
+
+@pytest.fixture(scope="module", params=[(c, n) for c in ("lstm", "gru", "rnn") for n in (1, 2)],
+                ids=lambda p: f"{p[0]}-{p[1]}layer")
+def exported_pair(request, tmp_path_factory):
+    """(run_dir, export_dir) for one cell type and layer count."""
+    from keras_s2s.export import export_run
+
+    cell, layers = request.param
+    base = tmp_path_factory.mktemp(f"{cell}{layers}")
+    run_dir = make_untrained_run(base / "run", cell, layers)
+    export_run(run_dir, base / "export")
+    return run_dir, base / "export"
+
+
+def random_source_ids(rng, batch: int, length: int, vocab_size: int) -> np.ndarray:
+    """[batch, length] int32 real ids, with every row but the first right-padded a little."""
+    ids = rng.integers(4, vocab_size, size=(batch, length), dtype=np.int32)
+    for row in range(1, batch):
+        ids[row, length - rng.integers(0, length) :] = 0
+    return ids
+
+
+# --- parity -------------------------------------------------------------------------------
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("length", [2, 7])
+def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(exported_pair, batch, length):
+    run_dir, export_dir = exported_pair
+    translators = {rt: load_translator(export_dir, rt) for rt in ("savedmodel", "onnx")}
+    translators["keras"] = load_translator(run_dir, "keras")
+    rng = np.random.default_rng(batch * 10 + length)
+    source_ids = random_source_ids(rng, batch, length, len(translators["keras"].source.vocab))
+    tokens = rng.integers(4, len(translators["keras"].target.vocab), size=(batch, 1), dtype=np.int32)
+
+    results = {}
+    for runtime, translator in translators.items():
+        state = translator.encode(source_ids)
+        logits, next_state = translator.step(tokens, state)
+        results[runtime] = (state, logits, next_state)
+
+    keras_state, keras_logits, keras_next = results["keras"]
+    for runtime in ("savedmodel", "onnx"):
+        state, logits, next_state = results[runtime]
+        assert state.keys() == keras_state.keys()
+        for name in keras_state:
+            np.testing.assert_allclose(state[name], keras_state[name], atol=ATOL, err_msg=f"{runtime} encoder {name}")
+            np.testing.assert_allclose(next_state[name], keras_next[name], atol=ATOL, err_msg=f"{runtime} decoder {name}")
+        assert logits.shape == keras_logits.shape == (batch, 1, len(translators["keras"].target.vocab))
+        np.testing.assert_allclose(logits, keras_logits, atol=ATOL, err_msg=f"{runtime} decoder logits")
+
+
+def test_greedy_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_run, tmp_path):
+    from keras_s2s.datasets import toy_pairs
+    from keras_s2s.export import export_run
+
+    export_run(trained_toy_run, tmp_path / "toy")
+    sources = [s for s, _ in toy_pairs()] + ["I go to home", "unknown words here", "school home"]
+    outputs = {
+        "keras": load_translator(trained_toy_run, "keras").translate(sources),
+        "savedmodel": load_translator(tmp_path / "toy", "savedmodel").translate(sources),
+        "onnx": load_translator(tmp_path / "toy", "onnx").translate(sources),
+    }
+    assert outputs["savedmodel"] == outputs["keras"]
+    assert outputs["onnx"] == outputs["keras"]
+    assert outputs["onnx"][0] == "나는 집에 간다"
+
+
+# --- serving without keras_s2s -------------------------------------------------------------
+def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(exported_pair):
+    run_dir, export_dir = exported_pair
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    script = textwrap.dedent(
+        f"""
+        import json, os, sys
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        sys.modules["keras"] = None       # any import of keras or keras_s2s would now fail
+        sys.modules["keras_s2s"] = None
+        import tensorflow as tf
+        encoder = tf.saved_model.load({str(export_dir / metadata["graphs"]["encoder"]["savedmodel"])!r})
+        decoder = tf.saved_model.load({str(export_dir / metadata["graphs"]["decoder"]["savedmodel"])!r})
+        states = encoder.signatures["serving_default"](source_ids=tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32))
+        outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
+        print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs}}.items()}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = {k: np.array(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+    keras_translator = load_translator(run_dir, "keras")
+    state = keras_translator.encode(np.array([[5, 6, 7], [8, 0, 0]], np.int32))
+    logits, next_state = keras_translator.step(np.full((2, 1), SOS_ID, np.int32), state)
+    np.testing.assert_allclose(served["logits"], logits, atol=ATOL)
+    for name in state:
+        np.testing.assert_allclose(served[name], state[name], atol=ATOL)
+        np.testing.assert_allclose(served[f"next_{name}"], next_state[name], atol=ATOL)
+
+
+def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(trained_toy_run, tmp_path):
+    from keras_s2s.export import export_run
+
+    export_run(trained_toy_run, tmp_path / "toy")
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["tensorflow"] = None   # `import tensorflow` now raises ImportError
+        sys.modules["keras"] = None
+        from keras_s2s.cli import main
+        code = main(["translate", sys.argv[1], "I go home", "thank you", "--runtime", "onnx"])
+        assert "tensorflow_text" not in sys.modules and "tf2onnx" not in sys.modules
+        sys.exit(code)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "toy")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["나는 집에 간다", "감사합니다"]
+
+
+def test_saved_model_cli_lists_the_documented_signatures(exported_pair):
+    _, export_dir = exported_pair
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    for graph in ("encoder", "decoder"):
+        done = subprocess.run(
+            [str(cli), "show", "--all", "--dir", str(export_dir / metadata["graphs"][graph]["savedmodel"])],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "signature_def['serving_default']" in done.stdout
+        assert "Method name is: tensorflow/serving/predict" in done.stdout
+        for tensor in metadata["graphs"][graph]["inputs"]:
+            assert f"inputs['{tensor['name']}']" in done.stdout
+        for tensor in metadata["graphs"][graph]["outputs"]:
+            assert f"outputs['{tensor['name']}']" in done.stdout
+
+
+# --- artifacts ----------------------------------------------------------------------------
+def test_export_layout_metadata_and_checksums(exported_pair):
+    import onnx
+
+    run_dir, export_dir = exported_pair
+    config = Seq2SeqConfig.from_json(run_dir / "config.json")
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    assert metadata["version"] == 1
+    assert metadata["special_ids"] == {"pad": 0, "unk": 1, "sos": 2, "eos": 3}
+    assert metadata["max_decode_length"] == config.max_target_length + 1
+    assert metadata["text"]["source"] == TextSpec("word", "NFKC", False).to_dict()
+    assert {"tensorflow", "keras", "tf2onnx", "onnxruntime", "keras-s2s"} <= set(metadata["library_versions"])
+    for graph in ("encoder", "decoder"):
+        info = metadata["graphs"][graph]
+        assert (export_dir / info["savedmodel"] / "saved_model.pb").is_file()
+        assert info["signature_name"] == "serving_default"
+        model = onnx.load(str(export_dir / info["onnx"]))
+        onnx.checker.check_model(model, full_check=True)
+        assert [i.name for i in model.graph.input] == sorted(t["name"] for t in info["inputs"])
+        assert {o.name for o in model.graph.output} == {t["name"] for t in info["outputs"]}
+        for value in model.graph.input:
+            batch_dim = value.type.tensor_type.shape.dim[0]
+            assert not batch_dim.HasField("dim_value"), f"{value.name}: batch axis must be dynamic"
+    token_ids = metadata["graphs"]["decoder"]["inputs"][0]
+    assert token_ids == {"name": "token_ids", "dtype": "int32", "shape": [None, None],
+                         "id_range": [0, len(Vocabulary.load(export_dir / "assets" / "target_vocab.txt"))]}
+    exported_files = {p.relative_to(export_dir).as_posix() for p in export_dir.rglob("*") if p.is_file()}
+    assert set(metadata["files"]) == exported_files - {"assets/metadata.json"}
+    for relative, digest in metadata["files"].items():
+        assert sha256_of(export_dir / relative) == digest
+    assert 'base_path: "/models/export/encoder"' in (export_dir / "models.config").read_text()
+
+
+def test_reexport_adds_the_next_version_beside_the_old_one_without_touching_it(tmp_path):
+    from keras_s2s.export import export_run
+
+    run_dir = make_untrained_run(tmp_path / "run", "gru", 1)
+    export_dir = tmp_path / "export"
+    export_run(run_dir, export_dir)
+    layout = ExportLayout(export_dir)
+    version_1 = {p: sha256_of(p) for g in ("encoder", "decoder") for p in layout.files_under(layout.savedmodel_dir(g, 1))}
+    mtimes = {p: p.stat().st_mtime_ns for p in version_1}
+
+    result = export_run(run_dir, export_dir)
+    assert result.version == 2
+    assert layout.versions("encoder") == layout.versions("decoder") == [1, 2]
+    assert {p: sha256_of(p) for p in version_1} == version_1
+    assert {p: p.stat().st_mtime_ns for p in version_1} == mtimes
+    assert layout.read_metadata()["version"] == 2
+    assert load_translator(export_dir, "savedmodel").translate(["home"]) == load_translator(export_dir, "onnx").translate(["home"])
+    with pytest.raises(ExportError, match="version 2 already exists"):
+        export_run(run_dir, export_dir, version=2)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging directories left behind"
+
+
+def test_a_crash_during_export_leaves_no_export_that_loads(tmp_path, monkeypatch):
+    import keras_s2s.export.onnx as onnx_export
+    from keras_s2s.export import export_run
+
+    run_dir = make_untrained_run(tmp_path / "run", "rnn", 1)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash while writing ONNX")
+
+    monkeypatch.setattr(onnx_export, "write_onnx", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        export_run(run_dir, tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"], "no staging directory left behind"
+
+
+# --- bad input ----------------------------------------------------------------------------
+@pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
+def test_bad_feeds_are_rejected_with_the_tensor_named(exported_pair, runtime):
+    _, export_dir = exported_pair
+    translator = load_translator(export_dir, runtime)
+    vocab_size = len(translator.source.vocab)
+    with pytest.raises(InputError, match=r"encoder input 'source_ids': expected dtype int32, got float32"):
+        translator.encode(np.ones((1, 3), np.float32))
+    with pytest.raises(InputError, match=r"'source_ids': expected rank 2"):
+        translator.encode(np.ones((3,), np.int32))
+    with pytest.raises(InputError, match=r"'source_ids': empty tensor"):
+        translator.encode(np.zeros((0, 3), np.int32))
+    with pytest.raises(InputError, match=rf"'source_ids': ids must be in \[0, {vocab_size}\).*got {vocab_size + 5}"):
+        translator.encode(np.array([[4, vocab_size + 5]], np.int32))
+    with pytest.raises(InputError, match=r"'source_ids': ids must be in .* got -1"):
+        translator.encode(np.array([[4, -1]], np.int32))
+    state = translator.encode(np.array([[4, 5]], np.int32))
+    with pytest.raises(InputError, match=r"decoder input 'token_ids': ids must be in"):
+        translator.step(np.array([[len(translator.target.vocab)]], np.int32), state)
+    first_state = next(iter(state))
+    with pytest.raises(InputError, match=rf"decoder input '{first_state}': expected size \d+ on axis 1"):
+        translator.step(np.array([[SOS_ID]], np.int32), {**state, first_state: np.zeros((1, 3), np.float32)})
+    with pytest.raises(InputError, match=r"batch size \d differs from the other inputs' \d"):
+        translator.step(np.array([[SOS_ID], [SOS_ID]], np.int32), state)
+
+
+def test_the_savedmodel_itself_rejects_out_of_vocabulary_ids_for_tf_serving_clients(exported_pair):
+    import tensorflow as tf
+
+    _, export_dir = exported_pair
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    vocab_size = metadata["graphs"]["encoder"]["inputs"][0]["id_range"][1]
+    encoder = tf.saved_model.load(str(export_dir / metadata["graphs"]["encoder"]["savedmodel"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"encoder input .?'source_ids.?': ids must be < "):
+        encoder.signatures["serving_default"](source_ids=tf.constant([[4, vocab_size]], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"source_ids.?': empty tensor"):
+        encoder.signatures["serving_default"](source_ids=tf.zeros((0, 2), tf.int32))
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
+def test_missing_or_corrupted_export_files_are_named(tmp_path, runtime):
+    import shutil
+
+    from keras_s2s.export import export_run
+
+    run_dir = make_untrained_run(tmp_path / "run", "lstm", 1)
+    export_run(run_dir, tmp_path / "export")
+    layout = ExportLayout(tmp_path / "export")
+    victim = layout.onnx_file("decoder") if runtime == "onnx" else layout.savedmodel_dir("decoder", 1) / "saved_model.pb"
+
+    pristine = victim.read_bytes()
+    victim.write_bytes(pristine[:100] + bytes([pristine[100] ^ 0xFF]) + pristine[101:])
+    with pytest.raises(ExportError, match=rf"checksum mismatch for .*{victim.name}"):
+        load_translator(layout.path, runtime)
+
+    victim.unlink()
+    with pytest.raises(ExportError, match=rf"export file missing: .*{victim.name}"):
+        load_translator(layout.path, runtime)
+
+    victim.write_bytes(pristine)
+    load_translator(layout.path, runtime)  # intact again
+    (layout.assets / "target_vocab.txt").write_text("<pad>\n<unk>\n<s>\n</s>\nX\n", encoding="utf-8")
+    with pytest.raises(ExportError, match=r"checksum mismatch for .*target_vocab.txt"):
+        load_translator(layout.path, runtime)
+
+    shutil.rmtree(layout.assets)
+    with pytest.raises(ExportError, match=r"metadata.json is missing"):
+        load_translator(layout.path, runtime)
+
+
+def test_cli_export_then_translate_with_both_runtimes(trained_toy_run, tmp_path, capsys):
+    from keras_s2s.cli import main
+
+    out = tmp_path / "exported" / "toy"
+    assert main(["export", str(trained_toy_run), "--out", str(out)]) == 0
+    assert "version 1" in capsys.readouterr().out
+    for runtime in ("onnx", "savedmodel"):
+        assert main(["translate", str(out), "I go home", "--runtime", runtime]) == 0
+        assert capsys.readouterr().out == "나는 집에 간다\n"
+    assert main(["export", str(trained_toy_run), "--out", str(out), "--version", "1"]) == 1
+    assert "version 1 already exists" in capsys.readouterr().err
+    assert main(["translate", str(out), "I go home", "--runtime", "keras"]) == 1
+    assert main(["translate", str(trained_toy_run), "x", "--runtime", "onnx"]) == 1
+    assert "export it first" in capsys.readouterr().err

@@ -1,0 +1,279 @@
+"""Encoder, decoder and trainer (functional Keras models): names, shapes, step-by-step decoding
+equals teacher forcing, PAD masking in the encoder, save/load; masked loss and accuracy."""
+
+import itertools
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_s2s.training  # noqa: F401  (registers the loss and metric for loading)
+from keras_s2s.models import build_decoder, build_encoder, build_seq2seq, make_rnn_layer, split_trainer
+from keras_s2s.signatures import LOGITS, SOURCE_IDS, TOKEN_IDS, next_state_name, state_names
+from keras_s2s.training import MaskedSparseCrossEntropy, MaskedTokenAccuracy, compile_trainer
+
+SOURCE_VOCAB = 11
+TARGET_VOCAB = 13
+EMBEDDING = 8
+HIDDEN = 16
+BATCH = 3
+CELLS = ("lstm", "gru", "rnn")
+CONFIGS = list(itertools.product(CELLS, (1, 2)))
+
+
+def config_id(config):
+    cell, layers = config
+    return f"{cell}-{layers}layer"
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=config_id)
+def seq2seq(request):
+    cell, num_layers = request.param
+    keras.utils.set_random_seed(0)
+    model = build_seq2seq(
+        SOURCE_VOCAB, TARGET_VOCAB, cell=cell, num_layers=num_layers, embedding_size=EMBEDDING, hidden_size=HIDDEN
+    )
+    return cell, num_layers, model
+
+
+def source_batch():
+    return tf.constant([[4, 5, 6, 7, 8], [9, 10, 4, 0, 0], [5, 0, 0, 0, 0]], tf.int32)
+
+
+def token_batch():
+    return tf.constant([[2, 4, 5, 6, 7, 8], [2, 9, 10, 11, 12, 4], [2, 3, 4, 5, 0, 0]], tf.int32)
+
+
+def numpy_dict(outputs):
+    return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+# --- names and shapes -----------------------------------------------------------------------
+def test_state_names_list_h_then_c_per_layer():
+    assert state_names("lstm", 2) == ["state_h_0", "state_c_0", "state_h_1", "state_c_1"]
+    assert state_names("gru", 2) == ["state_h_0", "state_h_1"]
+    assert state_names("rnn", 1) == ["state_h_0"]
+    assert next_state_name("state_c_1") == "next_state_c_1"
+
+
+def test_encoder_outputs_are_the_named_final_states(seq2seq):
+    cell, num_layers, model = seq2seq
+    states = model.encoder({SOURCE_IDS: source_batch()})
+    assert sorted(states) == sorted(state_names(cell, num_layers))
+    for value in states.values():
+        assert tuple(value.shape) == (BATCH, HIDDEN)
+
+
+def test_decoder_outputs_logits_and_next_states(seq2seq):
+    cell, num_layers, model = seq2seq
+    names = state_names(cell, num_layers)
+    tokens = token_batch()
+    states = {n: tf.zeros((BATCH, HIDDEN)) for n in names}
+    outputs = model.decoder({TOKEN_IDS: tokens, **states})
+    assert sorted(outputs) == sorted([LOGITS, *(next_state_name(n) for n in names)])
+    assert tuple(outputs[LOGITS].shape) == (BATCH, tokens.shape[1], TARGET_VOCAB)
+    for name in names:
+        assert tuple(outputs[next_state_name(name)].shape) == (BATCH, HIDDEN)
+
+
+def test_decoder_input_names_are_token_ids_and_the_states(seq2seq):
+    cell, num_layers, model = seq2seq
+    assert sorted(t.name for t in model.decoder.inputs) == sorted([TOKEN_IDS, *state_names(cell, num_layers)])
+    assert [t.name for t in model.encoder.inputs] == [SOURCE_IDS]
+
+
+def test_trainer_maps_source_and_decoder_input_to_logits(seq2seq):
+    _, _, model = seq2seq
+    logits = model.trainer([source_batch(), token_batch()])
+    assert tuple(logits.shape) == (BATCH, 6, TARGET_VOCAB)
+
+
+def test_trainer_is_the_decoder_run_on_the_encoder_states(seq2seq):
+    _, _, model = seq2seq
+    states = model.encoder({SOURCE_IDS: source_batch()})
+    expected = model.decoder({TOKEN_IDS: token_batch(), **states})[LOGITS]
+    np.testing.assert_allclose(model.trainer([source_batch(), token_batch()]), expected, atol=1e-6)
+
+
+def test_encoder_and_decoder_share_weights_with_the_trainer(seq2seq):
+    _, _, model = seq2seq
+    trainer_weights = {id(w) for w in model.trainer.weights}
+    assert {id(w) for w in model.encoder.weights} <= trainer_weights
+    assert {id(w) for w in model.decoder.weights} <= trainer_weights
+    assert len(trainer_weights) == len(model.encoder.weights) + len(model.decoder.weights)
+
+
+# --- the key property: one decoder for teacher forcing and for stepping ------------------------
+def test_stepping_the_decoder_one_token_at_a_time_equals_the_whole_sequence(seq2seq):
+    cell, num_layers, model = seq2seq
+    names = state_names(cell, num_layers)
+    tokens = token_batch()
+    initial = model.encoder({SOURCE_IDS: source_batch()})
+    whole = np.asarray(model.decoder({TOKEN_IDS: tokens, **initial})[LOGITS])
+
+    state = {n: initial[n] for n in names}
+    stepped = []
+    for t in range(tokens.shape[1]):
+        outputs = model.decoder({TOKEN_IDS: tokens[:, t : t + 1], **state})
+        assert tuple(outputs[LOGITS].shape) == (BATCH, 1, TARGET_VOCAB)
+        stepped.append(np.asarray(outputs[LOGITS]))
+        state = {n: outputs[next_state_name(n)] for n in names}
+    np.testing.assert_allclose(np.concatenate(stepped, axis=1), whole, atol=1e-5)
+
+
+def test_final_next_state_of_the_whole_sequence_equals_the_last_step_state(seq2seq):
+    cell, num_layers, model = seq2seq
+    names = state_names(cell, num_layers)
+    tokens = token_batch()
+    initial = model.encoder({SOURCE_IDS: source_batch()})
+    whole = numpy_dict(model.decoder({TOKEN_IDS: tokens, **initial}))
+    state = dict(initial)
+    for t in range(tokens.shape[1]):
+        outputs = model.decoder({TOKEN_IDS: tokens[:, t : t + 1], **state})
+        state = {n: outputs[next_state_name(n)] for n in names}
+    for n in names:
+        np.testing.assert_allclose(np.asarray(state[n]), whole[next_state_name(n)], atol=1e-5)
+
+
+def test_initial_state_changes_the_decoder_output(seq2seq):
+    cell, num_layers, model = seq2seq
+    names = state_names(cell, num_layers)
+    zeros = {n: tf.zeros((BATCH, HIDDEN)) for n in names}
+    ones = {n: tf.ones((BATCH, HIDDEN)) * 0.5 for n in names}
+    a = np.asarray(model.decoder({TOKEN_IDS: token_batch(), **zeros})[LOGITS])
+    b = np.asarray(model.decoder({TOKEN_IDS: token_batch(), **ones})[LOGITS])
+    assert not np.allclose(a, b, atol=1e-4)
+
+
+# --- PAD masking in the encoder --------------------------------------------------------------
+def test_encoder_state_of_a_right_padded_source_equals_the_unpadded_source(seq2seq):
+    _, _, model = seq2seq
+    padded = numpy_dict(model.encoder({SOURCE_IDS: source_batch()}))
+    for row, length in enumerate((5, 3, 1)):
+        alone = numpy_dict(model.encoder({SOURCE_IDS: source_batch()[row : row + 1, :length]}))
+        for name, value in alone.items():
+            np.testing.assert_allclose(padded[name][row : row + 1], value, atol=1e-5, err_msg=name)
+
+
+def test_extra_padding_does_not_change_the_encoder_state(seq2seq):
+    _, _, model = seq2seq
+    short = numpy_dict(model.encoder({SOURCE_IDS: tf.constant([[4, 5, 0]], tf.int32)}))
+    long = numpy_dict(model.encoder({SOURCE_IDS: tf.constant([[4, 5, 0, 0, 0, 0, 0, 0, 0]], tf.int32)}))
+    for name in short:
+        np.testing.assert_allclose(short[name], long[name], atol=1e-5)
+
+
+def test_encoder_state_depends_on_every_real_token(seq2seq):
+    _, _, model = seq2seq
+    a = numpy_dict(model.encoder({SOURCE_IDS: tf.constant([[4, 5, 6]], tf.int32)}))
+    b = numpy_dict(model.encoder({SOURCE_IDS: tf.constant([[7, 5, 6]], tf.int32)}))
+    assert any(not np.allclose(a[n], b[n], atol=1e-6) for n in a)
+
+
+# --- construction and serialisation ----------------------------------------------------------
+def test_unknown_cell_is_rejected_with_the_allowed_values():
+    with pytest.raises(ValueError, match=r"argument `cell`, expected one of \['gru', 'lstm', 'rnn'\], got 'transformer'"):
+        make_rnn_layer("transformer", 4, "x")
+
+
+def test_dropout_is_inactive_at_inference():
+    keras.utils.set_random_seed(1)
+    encoder = build_encoder(SOURCE_VOCAB, cell="gru", embedding_size=EMBEDDING, hidden_size=HIDDEN, dropout=0.5)
+    first = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
+    second = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
+    np.testing.assert_array_equal(first["state_h_0"], second["state_h_0"])
+
+
+def test_separately_built_models_have_the_documented_names():
+    encoder = build_encoder(SOURCE_VOCAB, hidden_size=HIDDEN, embedding_size=EMBEDDING)
+    decoder = build_decoder(TARGET_VOCAB, hidden_size=HIDDEN, embedding_size=EMBEDDING)
+    assert (encoder.name, decoder.name) == ("encoder", "decoder")
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # the optimizer was never built
+@pytest.mark.parametrize("cell, num_layers", [("lstm", 2), ("gru", 1)])
+def test_saved_and_reloaded_trainer_gives_identical_logits(tmp_path, cell, num_layers):
+    keras.utils.set_random_seed(2)
+    model = build_seq2seq(
+        SOURCE_VOCAB, TARGET_VOCAB, cell=cell, num_layers=num_layers, embedding_size=EMBEDDING, hidden_size=HIDDEN
+    )
+    compile_trainer(model.trainer, jit_compile=False)
+    path = tmp_path / "model.keras"
+    model.trainer.save(path)
+    loaded = keras.models.load_model(path)
+    inputs = [source_batch(), token_batch()]
+    np.testing.assert_array_equal(np.asarray(loaded(inputs)), np.asarray(model.trainer(inputs)))
+    assert isinstance(loaded.loss, MaskedSparseCrossEntropy)
+
+    parts = split_trainer(loaded)
+    assert (parts.encoder.name, parts.decoder.name, parts.trainer) == ("encoder", "decoder", loaded)
+    original_states = numpy_dict(model.encoder({SOURCE_IDS: source_batch()}))
+    loaded_states = numpy_dict(parts.encoder({SOURCE_IDS: source_batch()}))
+    assert sorted(loaded_states) == sorted(state_names(cell, num_layers))
+    for name, value in original_states.items():
+        np.testing.assert_array_equal(loaded_states[name], value)
+    step = {TOKEN_IDS: token_batch()[:, :1], **{n: tf.constant(v) for n, v in loaded_states.items()}}
+    np.testing.assert_array_equal(
+        np.asarray(parts.decoder(step)[LOGITS]), np.asarray(model.decoder(step)[LOGITS])
+    )
+
+
+# --- masked loss and accuracy ----------------------------------------------------------------
+# Real positions have logits ln(1..4): softmax [0.1, 0.2, 0.3, 0.4], argmax 3.
+REAL = [math.log(1), math.log(2), math.log(3), math.log(4)]
+Y_TRUE = [[3, 2, 0], [1, 0, 0]]  # three real tokens, three PAD positions
+
+
+def logits_with_pad(pad_logits):
+    return tf.constant([[REAL, REAL, pad_logits], [REAL, pad_logits, pad_logits]], tf.float32)
+
+
+GOLDEN_LOSS = -(math.log(0.4) + math.log(0.3) + math.log(0.2)) / 3  # 1.2432338
+
+
+@pytest.mark.parametrize("pad_logits", [[0.0, 0.0, 0.0, 0.0], [50.0, -50.0, 3.0, 7.0], [-9.0, 99.0, 0.0, 1.0]])
+def test_masked_cross_entropy_is_the_mean_over_non_pad_tokens(pad_logits):
+    loss = MaskedSparseCrossEntropy()(tf.constant(Y_TRUE), logits_with_pad(pad_logits))
+    assert float(loss) == pytest.approx(GOLDEN_LOSS, abs=1e-5)
+    assert GOLDEN_LOSS == pytest.approx(1.2432338, abs=1e-6)
+
+
+def test_masked_cross_entropy_of_an_all_pad_batch_is_zero():
+    loss = MaskedSparseCrossEntropy()(tf.zeros((2, 3), tf.int32), tf.random.normal((2, 3, 4)))
+    assert float(loss) == 0.0
+
+
+@pytest.mark.parametrize("pad_logits", [[9.0, 0.0, 0.0, 0.0], [0.0, 9.0, 0.0, 0.0], [0.0, 0.0, 0.0, 9.0]])
+def test_masked_token_accuracy_ignores_pad_positions(pad_logits):
+    # argmax is 3 at every real position: right for the 3, wrong for the 2 and the 1.
+    metric = MaskedTokenAccuracy()
+    metric.update_state(tf.constant(Y_TRUE), logits_with_pad(pad_logits))
+    assert float(metric.result()) == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_masked_token_accuracy_accumulates_and_resets():
+    metric = MaskedTokenAccuracy()
+    metric.update_state(tf.constant(Y_TRUE), logits_with_pad([9.0, 0, 0, 0]))  # 1 of 3
+    metric.update_state(tf.constant([[3, 3, 0]]), tf.constant([[REAL, REAL, [9.0, 0, 0, 0]]]))  # 2 of 2
+    assert float(metric.result()) == pytest.approx(3 / 5, abs=1e-6)
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+
+
+def test_compiled_trainer_reports_the_masked_loss_and_accuracy():
+    keras.utils.set_random_seed(3)
+    model = build_seq2seq(5, 4, cell="gru", embedding_size=4, hidden_size=4)
+    compile_trainer(model.trainer, jit_compile=False)
+    # Zero all weights: uniform logits over 4 target ids, so the loss is ln 4 whatever the padding.
+    for weight in model.trainer.weights:
+        weight.assign(tf.zeros_like(weight))
+    source = tf.constant([[4, 0, 0]], tf.int32)
+    decoder_input = tf.constant([[2, 1, 0, 0]], tf.int32)
+    target = tf.constant([[1, 3, 0, 0]], tf.int32)
+    results = model.trainer.evaluate([source, decoder_input], target, verbose=0, return_dict=True)
+    assert results["loss"] == pytest.approx(math.log(4), abs=1e-5)
+    # The argmax of uniform logits is id 0 (PAD): right at the two PAD positions, which must not count.
+    assert results["token_accuracy"] == 0.0
+    assert set(results) == {"loss", "token_accuracy"}
