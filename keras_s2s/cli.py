@@ -110,10 +110,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    translator = _load_translator(args.path, args.runtime)
-    texts = args.texts if args.texts else [line.rstrip("\r\n") for line in sys.stdin]
     if args.batch_size < 1:
         raise KerasS2SError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    translator = _load_translator(args.path, args.runtime)
+    texts = args.texts if args.texts else [line.rstrip("\r\n") for line in sys.stdin]
     for output in translator.translate(texts, batch_size=args.batch_size):
         print(output)
     return 0
@@ -163,17 +163,19 @@ def _load_translator(path: Path, runtime: Optional[str]):
 
 
 def _resolve_data(path: Path, data: str) -> Path:
-    """``train|validation|test`` name the run's own split files (from its config.json)."""
+    """``train|validation|test`` name the split files recorded in the config of a run
+    (``config.json``) or of an export (``assets/config.json``)."""
     if data not in _SPLITS:
         return Path(data)
-    from keras_s2s.run import RunDir
+    from keras_s2s.config import Seq2SeqConfig
 
-    run = RunDir(path)
-    if not run.config.is_file():
-        raise KerasS2SError(f"--data {data} names a split of a run directory, but {path} has no config.json; pass a file")
-    split_file = getattr(run.load_config(), f"{data}_file")
+    configs = [path / "config.json", path / "assets" / "config.json"]
+    config_file = next((c for c in configs if c.is_file()), None)
+    if config_file is None:
+        raise KerasS2SError(f"--data {data} names a split of the training data, but {path} holds no config.json; pass a file")
+    split_file = getattr(Seq2SeqConfig.from_json(config_file), f"{data}_file")
     if not split_file:
-        raise KerasS2SError(f"the run in {path} has no {data} file; pass --data FILE")
+        raise KerasS2SError(f"the run behind {path} has no {data} file; pass --data FILE")
     return Path(split_file)
 
 

@@ -54,6 +54,9 @@ class Seq2SeqConfig:
     """In tokens, without SOS/EOS."""
     max_target_length: int = 50
     length_policy: LengthPolicy = "filter"
+    reverse_source: bool = False
+    """Feed the source tokens in reverse order (Sutskever et al. 2014): the first source
+    tokens are then read last, right before the decoder emits the first target tokens."""
     """``filter`` drops (and counts) longer pairs; ``truncate`` cuts them to the maximum."""
     min_frequency: int = 1
     max_vocab_size: Optional[int] = None

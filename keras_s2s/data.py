@@ -33,11 +33,13 @@ _PARSE_BATCH = 1024
 
 @dataclasses.dataclass(frozen=True)
 class SideEncoding:
-    """How one side of a pair becomes ids: text spec, vocabulary and maximum length."""
+    """How one side of a pair becomes ids: text spec, vocabulary, maximum length and
+    whether the ids are reversed (after truncation; used for the source side)."""
 
     spec: TextSpec
     vocab: Vocabulary
     max_length: int
+    reverse: bool = False
 
 
 def token_dataset(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tf.data.Dataset:
@@ -72,7 +74,8 @@ def id_dataset(
     *,
     length_policy: Literal["filter", "truncate"] = "filter",
 ) -> tf.data.Dataset:
-    """Ids of the kept pairs: elements ``(source_ids [S], target_ids [T])`` int32, no SOS/EOS."""
+    """Ids of the kept pairs: elements ``(source_ids [S], target_ids [T])`` int32, no SOS/EOS
+    (reversed where the side's encoding says so)."""
     source_table = source.vocab.lookup_table()
     target_table = target.vocab.lookup_table()
     lines = tf.data.TextLineDataset(str(path)).batch(_PARSE_BATCH)
@@ -90,7 +93,12 @@ def id_dataset(
             target_ids = target_ids[:, : target.max_length]
         return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
 
-    return lines.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    pairs = lines.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    if source.reverse or target.reverse:
+        pairs = pairs.map(
+            lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)
+        )
+    return pairs
 
 
 def teacher_forcing_dataset(

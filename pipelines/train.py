@@ -69,7 +69,7 @@ def train(
     print(f"[vocab] source {len(source_vocab)} tokens, target {len(target_vocab)} tokens", file=log)
 
     # 3. tf.data: ((source_ids, decoder_input_ids), target_ids), length-bucketed batches.
-    source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length)
+    source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
     batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
     train_batches = teacher_forcing_dataset(

@@ -344,6 +344,22 @@ def test_truncated_target_still_ends_with_eos(write_text):
     np.testing.assert_array_equal(target, [[5, 6, EOS_ID]])
 
 
+def test_reverse_source_reverses_the_kept_source_ids_after_truncation(write_text):
+    path = write_text("I go home\t나는 집에 간다\nyou go\t너는 간다\n")
+    source, target = encodings(max_source=2)
+    reversed_source = SideEncoding(source.spec, source.vocab, source.max_length, reverse=True)
+    pairs = id_pairs(id_dataset(path, reversed_source, target, length_policy="truncate"))
+    # "I go home" is cut to "I go" (6 4), then reversed; targets are untouched.
+    assert pairs == [([4, 6], [5, 6, 4]), ([4, 7], [7, 4])]
+
+
+def test_the_runtime_reverses_the_source_the_same_way():
+    from keras_s2s.runtime.translator import TextCodec
+
+    codec = TextCodec(WORD, SOURCE_VOCAB, reverse=True)
+    np.testing.assert_array_equal(codec.to_ids([["I", "go", "home"], ["you"]]), [[5, 4, 6], [7, 0, 0]])
+
+
 # --- (e) token counts ----------------------------------------------------------------------------
 def test_count_dataset_tokens_counts_both_sides_of_the_kept_lines(write_bytes):
     path = write_bytes(("I go home\t나는 집에 간다\nyou go\t너는 간다\n\nno tab\nhome\t집\n").encode())

@@ -30,14 +30,18 @@ REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
 
 
-def make_untrained_run(directory: Path, cell: str, num_layers: int) -> Path:
+def make_untrained_run(directory: Path, cell: str, num_layers: int, *, reverse_source: bool = False) -> Path:
     """A run directory with a freshly initialised (untrained) model and toy vocabularies."""
+    import keras
+
     from keras_s2s.datasets import toy_pairs
     from keras_s2s.models import build_seq2seq
     from keras_s2s.run import RunDir
 
+    keras.utils.set_random_seed(0)
     config = Seq2SeqConfig(dataset="toy", source_tokenizer="word", cell=cell, num_layers=num_layers,
-                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10)
+                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10,
+                           reverse_source=reverse_source)
     pairs = toy_pairs()
     source_vocab = Vocabulary.build(count_tokens(config.source_spec().tokenize(s) for s, _ in pairs))
     target_vocab = Vocabulary.build(count_tokens(config.target_spec().tokenize(t) for _, t in pairs))
@@ -115,6 +119,18 @@ def test_greedy_translations_are_identical_on_keras_savedmodel_and_onnx(trained_
     assert outputs["savedmodel"] == outputs["keras"]
     assert outputs["onnx"] == outputs["keras"]
     assert outputs["onnx"][0] == "나는 집에 간다"
+
+
+def test_a_reversed_source_model_translates_the_same_from_every_runtime(tmp_path):
+    from keras_s2s.export import export_run
+
+    run_dir = make_untrained_run(tmp_path / "run", "gru", 1, reverse_source=True)
+    export_run(run_dir, tmp_path / "export")
+    assert json.loads((tmp_path / "export" / "assets" / "metadata.json").read_text())["reverse_source"] is True
+    sources = ["I go home", "home I go", "we are friends", "the cat sleeps"]
+    keras_outputs = load_translator(run_dir, "keras").translate(sources)
+    assert load_translator(tmp_path / "export", "onnx").translate(sources) == keras_outputs
+    assert load_translator(tmp_path / "export", "savedmodel").translate(sources) == keras_outputs
 
 
 # --- serving without keras_s2s -------------------------------------------------------------
@@ -341,3 +357,14 @@ def test_cli_export_then_translate_with_both_runtimes(trained_toy_run, tmp_path,
     assert main(["translate", str(out), "I go home", "--runtime", "keras"]) == 1
     assert main(["translate", str(trained_toy_run), "x", "--runtime", "onnx"]) == 1
     assert "export it first" in capsys.readouterr().err
+
+
+def test_importing_the_package_and_the_cli_imports_neither_tensorflow_nor_keras():
+    script = (
+        "import sys, keras_s2s, keras_s2s.cli, keras_s2s.runtime\n"
+        "from keras_s2s import Seq2SeqConfig, Vocabulary, load_translator, greedy_decode\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text', 'tf2onnx') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -177,6 +177,7 @@ def _metadata(staging: ExportLayout, name: str, version: int, config: Seq2SeqCon
         "max_target_length": config.max_target_length,
         "max_decode_length": config.max_decode_length,
         "text": {"source": config.source_spec().to_dict(), "target": config.target_spec().to_dict()},
+        "reverse_source": config.reverse_source,
         "vocabularies": {"source": staging.relative(staging.source_vocab), "target": staging.relative(staging.target_vocab)},
         "config": staging.relative(staging.config),
         "library_versions": {lib: importlib.metadata.version(lib) for lib in _VERSIONED_LIBRARIES},

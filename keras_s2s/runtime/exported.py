@@ -58,7 +58,9 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
         encoder_signature=encoder_signature,
         decoder_signature=decoder_signature,
         decoding=decoding,
-        source=TextCodec(TextSpec.from_dict(metadata["text"]["source"]), vocabularies["source"]),
+        source=TextCodec(
+            TextSpec.from_dict(metadata["text"]["source"]), vocabularies["source"], reverse=metadata["reverse_source"]
+        ),
         target=TextCodec(TextSpec.from_dict(metadata["text"]["target"]), vocabularies["target"]),
         max_decode_length=metadata["max_decode_length"],
     )

@@ -56,7 +56,7 @@ def load_keras_translator(run_dir: str | Path) -> Translator:
         encoder_signature=signatures.encoder,
         decoder_signature=signatures.decoder,
         decoding=signatures.decoding,
-        source=TextCodec(config.source_spec(), source_vocab),
+        source=TextCodec(config.source_spec(), source_vocab, reverse=config.reverse_source),
         target=TextCodec(config.target_spec(), target_vocab),
         max_decode_length=config.max_decode_length,
     )

@@ -28,17 +28,18 @@ class Backend(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class TextCodec:
-    """One side's text spec and vocabulary."""
+    """One side's text spec and vocabulary, and whether its ids are fed reversed."""
 
     spec: TextSpec
     vocab: Vocabulary
+    reverse: bool = False
 
     def to_ids(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:
-        """Token lists -> [batch, longest] int32, right-padded with PAD."""
+        """Token lists -> [batch, longest] int32, right-padded with PAD (reversed first if set)."""
         longest = max(len(tokens) for tokens in token_lists)
         ids = np.full((len(token_lists), longest), PAD_ID, dtype=np.int32)
         for row, tokens in enumerate(token_lists):
-            ids[row, : len(tokens)] = self.vocab.encode(tokens)
+            ids[row, : len(tokens)] = self.vocab.encode(tokens[::-1] if self.reverse else tokens)
         return ids
 
 
