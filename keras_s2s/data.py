@@ -42,8 +42,9 @@ class SideEncoding:
     reverse: bool = False
 
 
-def token_dataset(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tf.data.Dataset:
-    """Tokens of the well-formed lines: elements ``(source_tokens [S], target_tokens [T])`` tf.string."""
+def token_batches(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tf.data.Dataset:
+    """Tokens of the well-formed lines, in file order, in batches of up to 1024 lines:
+    elements ``(source_tokens [n, (S)], target_tokens [n, (T)])`` tf.string RaggedTensors."""
     lines = tf.data.TextLineDataset(str(path)).batch(_PARSE_BATCH)
 
     def tokenize_batch(batch):
@@ -53,15 +54,14 @@ def token_dataset(path: str | Path, source_spec: TextSpec, target_spec: TextSpec
         keep = (source_tokens.row_lengths() > 0) & (target_tokens.row_lengths() > 0)
         return tf.ragged.boolean_mask(source_tokens, keep), tf.ragged.boolean_mask(target_tokens, keep)
 
-    return lines.map(tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return lines.map(tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def count_dataset_tokens(path: str | Path, source_spec: TextSpec, target_spec: TextSpec) -> tuple[Counter, Counter]:
     """Token frequencies of both sides of a TSV file, tokenized by tensorflow-text."""
     source_counts: Counter = Counter()
     target_counts: Counter = Counter()
-    batches = token_dataset(path, source_spec, target_spec).ragged_batch(_PARSE_BATCH)
-    for source_tokens, target_tokens in batches:
+    for source_tokens, target_tokens in token_batches(path, source_spec, target_spec):
         source_counts.update(t.decode("utf-8") for t in source_tokens.flat_values.numpy())
         target_counts.update(t.decode("utf-8") for t in target_tokens.flat_values.numpy())
     return source_counts, target_counts
@@ -78,22 +78,17 @@ def id_dataset(
     (reversed where the side's encoding says so)."""
     source_table = source.vocab.lookup_table()
     target_table = target.vocab.lookup_table()
-    lines = tf.data.TextLineDataset(str(path)).batch(_PARSE_BATCH)
 
-    def encode_batch(batch):
-        sources, targets = _well_formed_fields(batch)
-        source_ids = tf.ragged.map_flat_values(source_table.lookup, text.tokenize(source.spec, sources))
-        target_ids = tf.ragged.map_flat_values(target_table.lookup, text.tokenize(target.spec, targets))
-        source_lengths, target_lengths = source_ids.row_lengths(), target_ids.row_lengths()
-        keep = (source_lengths > 0) & (target_lengths > 0)
+    def encode_batch(source_tokens, target_tokens):
+        source_ids = tf.ragged.map_flat_values(source_table.lookup, source_tokens)
+        target_ids = tf.ragged.map_flat_values(target_table.lookup, target_tokens)
         if length_policy == "filter":
-            keep &= (source_lengths <= source.max_length) & (target_lengths <= target.max_length)
-        else:
-            source_ids = source_ids[:, : source.max_length]
-            target_ids = target_ids[:, : target.max_length]
-        return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
+            keep = (source_ids.row_lengths() <= source.max_length) & (target_ids.row_lengths() <= target.max_length)
+            return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
+        return source_ids[:, : source.max_length], target_ids[:, : target.max_length]
 
-    pairs = lines.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    batches = token_batches(path, source.spec, target.spec)
+    pairs = batches.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     if source.reverse or target.reverse:
         pairs = pairs.map(
             lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)

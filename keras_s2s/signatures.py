@@ -32,6 +32,17 @@ class Signatures(NamedTuple):
     decoding: DecodingInterface
 
 
+def signatures_for(config, source_vocab_size: int, target_vocab_size: int) -> Signatures:
+    """The signatures of the models that ``config`` (a Seq2SeqConfig) builds."""
+    return seq2seq_signatures(
+        cell=config.cell,
+        num_layers=config.num_layers,
+        hidden_size=config.hidden_size,
+        source_vocab_size=source_vocab_size,
+        target_vocab_size=target_vocab_size,
+    )
+
+
 def seq2seq_signatures(
     *,
     cell: Literal["lstm", "gru", "rnn"],

@@ -4,7 +4,6 @@ evaluate read the run directory; bad input gives a one-line error and a non-zero
 The model is trained once per session (about 20-30 s, fixture in conftest.py); `keras_s2s.cli.main` runs in-process.
 """
 
-import contextlib
 import csv
 import io
 import json

@@ -24,9 +24,8 @@ from typing import Optional
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import ExportError
-from keras_s2s.run import RunDir
 from keras_s2s.runtime.artifact import FORMAT, FORMAT_VERSION, ExportLayout, sha256_of
-from keras_s2s.signatures import Signatures, seq2seq_signatures
+from keras_s2s.signatures import Signatures, signatures_for
 from keras_s2s.vocab import Vocabulary
 
 GRAPHS = ("encoder", "decoder")
@@ -48,19 +47,12 @@ class ExportResult:
 def export_run(run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None) -> ExportResult:
     """Exports the final model of a training run to ``out_dir`` as version ``version``
     (default: one more than the newest version there, or 1)."""
-    import keras
+    from keras_s2s.trained import load_trained_model
 
-    import keras_s2s.training  # noqa: F401  (registers the loss and metric for loading)
-    from keras_s2s.models import split_trainer
-
-    run = RunDir(run_dir)
-    run.require_finished()
-    config = run.load_config()
-    source_vocab, target_vocab = run.load_vocabularies()
-    model = split_trainer(keras.models.load_model(run.model, compile=False))
+    trained = load_trained_model(run_dir)
     return export_models(
-        model.encoder, model.decoder, out_dir,
-        config=config, source_vocab=source_vocab, target_vocab=target_vocab, version=version,
+        trained.encoder, trained.decoder, out_dir,
+        config=trained.config, source_vocab=trained.source_vocab, target_vocab=trained.target_vocab, version=version,
     )
 
 
@@ -81,13 +73,7 @@ def export_models(
     started = time.perf_counter()
     target = ExportLayout(out_dir)
     version = _choose_version(target, version)
-    signatures = seq2seq_signatures(
-        cell=config.cell,
-        num_layers=config.num_layers,
-        hidden_size=config.hidden_size,
-        source_vocab_size=len(source_vocab),
-        target_vocab_size=len(target_vocab),
-    )
+    signatures = signatures_for(config, len(source_vocab), len(target_vocab))
     models = {"encoder": encoder, "decoder": decoder}
     graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder}
     target.path.parent.mkdir(parents=True, exist_ok=True)

@@ -87,8 +87,11 @@ class GraphSignature:
                 )
             for axis, (want, got) in enumerate(zip(info.shape, value.shape)):
                 if want is not None and want != got:
-                    raise InputError(f"{where}: expected size {want} on axis {axis} (shape {_shape_text(info.shape)}), got shape {list(value.shape)}")
-            if value.shape[0] == 0 or 0 in value.shape:
+                    raise InputError(
+                        f"{where}: expected size {want} on axis {axis} (shape {_shape_text(info.shape)}), "
+                        f"got shape {list(value.shape)}"
+                    )
+            if 0 in value.shape:
                 raise InputError(f"{where}: empty tensor (shape {list(value.shape)}); send at least one row and one step")
             if batch is None:
                 batch = value.shape[0]

@@ -7,10 +7,8 @@ from typing import Mapping
 
 import numpy as np
 
-from keras_s2s.run import RunDir
 from keras_s2s.runtime.interface import GraphSignature
 from keras_s2s.runtime.translator import TextCodec, Translator
-from keras_s2s.signatures import seq2seq_signatures
 
 
 class KerasBackend:
@@ -34,29 +32,16 @@ class KerasBackend:
 
 def load_keras_translator(run_dir: str | Path) -> Translator:
     """A translator over the final model of a training run."""
-    import keras
+    from keras_s2s.trained import load_trained_model
 
-    import keras_s2s.training  # noqa: F401  (registers the loss and metric for loading)
-    from keras_s2s.models import split_trainer
-
-    run = RunDir(run_dir)
-    run.require_finished()
-    config = run.load_config()
-    source_vocab, target_vocab = run.load_vocabularies()
-    model = split_trainer(keras.models.load_model(run.model, compile=False))
-    signatures = seq2seq_signatures(
-        cell=config.cell,
-        num_layers=config.num_layers,
-        hidden_size=config.hidden_size,
-        source_vocab_size=len(source_vocab),
-        target_vocab_size=len(target_vocab),
-    )
+    trained = load_trained_model(run_dir)
+    config, signatures = trained.config, trained.signatures
     return Translator(
-        KerasBackend(model.encoder, model.decoder, signatures.encoder, signatures.decoder),
+        KerasBackend(trained.encoder, trained.decoder, signatures.encoder, signatures.decoder),
         encoder_signature=signatures.encoder,
         decoder_signature=signatures.decoder,
         decoding=signatures.decoding,
-        source=TextCodec(config.source_spec(), source_vocab, reverse=config.reverse_source),
-        target=TextCodec(config.target_spec(), target_vocab),
+        source=TextCodec(config.source_spec(), trained.source_vocab, reverse=config.reverse_source),
+        target=TextCodec(config.target_spec(), trained.target_vocab),
         max_decode_length=config.max_decode_length,
     )
