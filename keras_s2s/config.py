@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import types
@@ -185,13 +186,9 @@ def _describe_range(low: Optional[float], high: Optional[float]) -> str:
     return f"[{low}, {high}]"
 
 
-_TYPE_CACHE: dict[str, Any] = {}
-
-
+@functools.cache
 def _resolved_types() -> dict[str, Any]:
-    if not _TYPE_CACHE:
-        _TYPE_CACHE.update(typing.get_type_hints(Seq2SeqConfig))
-    return _TYPE_CACHE
+    return typing.get_type_hints(Seq2SeqConfig)
 
 
 def _check_type(name: str, value: Any, annotation: Any) -> None:

@@ -97,9 +97,9 @@ def export_models(
         metadata = _metadata(staging, target.path.name, version, config, signatures)
         staging.metadata.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         sizes = {
-            **{f"{g}/{version}": _size(staging.savedmodel_dir(g, version)) for g in GRAPHS},
-            **{f"onnx/{g}.onnx": _size(staging.onnx_file(g)) for g in GRAPHS},
-            "assets": _size(staging.assets),
+            **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
+            **{f"onnx/{g}.onnx": _size(staging, staging.onnx_file(g)) for g in GRAPHS},
+            "assets": _size(staging, staging.assets),
         }
         _publish(staging, target, version)
     finally:
@@ -191,8 +191,8 @@ def _publish(staging: ExportLayout, target: ExportLayout, version: int) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def _size(layout: ExportLayout, path: Path) -> int:
+    return sum(p.stat().st_size for p in layout.files_under(path))
 
 
 __all__ = ["ExportResult", "export_models", "export_run", "serving_config"]
