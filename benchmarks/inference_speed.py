@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keras_s2s.backend import import_tensorflow_quietly  # noqa: E402
+from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keras_s2s.backend import import_tensorflow_quietly  # noqa: E402
+from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
 
 VARIANTS = [
     ("XLA + buckets of 4 (default)", True, 4),
@@ -36,6 +36,7 @@ def main() -> None:
     import_tensorflow_quietly()
     import keras
 
+    from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
     from keras_s2s.datasets import write_cmudict_splits
     from keras_s2s.models import build_seq2seq
@@ -59,7 +60,8 @@ def main() -> None:
     for name, jit, bucket_width in VARIANTS:
         keras.utils.set_random_seed(0)
         batches = teacher_forcing_dataset(train_file, source, target, batch_size=128, bucket_width=bucket_width, shuffle_seed=0)
-        model = build_seq2seq(len(source.vocab), len(target.vocab), embedding_size=64, hidden_size=256)
+        config = Seq2SeqConfig(train_file=str(train_file), embedding_size=64, hidden_size=256)
+        model = build_seq2seq(config, len(source.vocab), len(target.vocab))
         compile_trainer(model.trainer, jit_compile=jit)
         throughput = ThroughputLogger(report.target_tokens)
         model.trainer.fit(batches, epochs=args.epochs, verbose=0, callbacks=[throughput])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -26,9 +27,8 @@ _SPLITS = ("train", "validation", "test")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse_args(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
@@ -50,7 +50,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """Options may come before, between or after the positionals (``translate PATH --runtime onnx
+    hello``). ``parse_intermixed_args`` allows that but not with subparsers, so the command's own
+    parser reads everything after the command name; the top-level parser handles the rest
+    (``--help``, a missing or unknown command: usage error, exit 2)."""
+    parser, commands = _parser()
+    if argv and argv[0] in commands:
+        return commands[argv[0]].parse_intermixed_args(argv[1:])
+    return parser.parse_args(argv)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's parser, by name."""
     parser = argparse.ArgumentParser(prog="keras-s2s", description="RNN sequence-to-sequence models in Keras.")
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 
@@ -63,11 +75,32 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.set_defaults(command=_train)
 
-    translate = commands.add_parser("translate", help="greedy-decode texts with a run or an export")
+    translate = commands.add_parser(
+        "translate", help="translate texts with a run or an export (greedy or beam search)",
+        description="Translates each TEXT (none: one input per stdin line) and prints one output line "
+                    "per input. Options may come before, between or after the texts; '--' ends the options.",
+    )
     translate.add_argument("path", type=Path, help="run directory or export directory")
-    translate.add_argument("texts", nargs="*", help="inputs; none: read one input per line from stdin")
+    translate.add_argument("texts", nargs="*", metavar="TEXT", help="inputs; none: read one input per line from stdin")
     _runtime_argument(translate)
-    translate.add_argument("--batch-size", type=int, default=64)
+    translate.add_argument("--batch-size", type=int, default=64, metavar="N", help="inputs decoded together (default 64)")
+    _decoding_arguments(translate)
+    translate.add_argument(
+        "--nbest", type=int, metavar="K",
+        help="print the K best hypotheses of each input, K lines 'output<TAB>score' (score: log-probability, "
+             "length-penalized, 4 decimals); without --beam, beam search of width K",
+    )
+    translate.add_argument(
+        "--json", action="store_true",
+        help='print one JSON object per input: {"input": TEXT, "hypotheses": [{"output", "score", "log_prob"}, ...]} '
+             "(the --nbest best, or 1)",
+    )
+    translate.add_argument(
+        "--plot-attention", type=Path, metavar="PNG",
+        help="also write the attention heatmap (source tokens x output tokens) of every input: to PNG for "
+             "one input; for several, to numbered files beside it (out.png -> out-1.png, out-2.png, ... in "
+             "input order); models with attention only",
+    )
     translate.set_defaults(command=_translate)
 
     evaluate = commands.add_parser("evaluate", help="score a run or an export on a TSV file")
@@ -77,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--skip-malformed", action="store_true", help="skip (and count) malformed lines")
     _runtime_argument(evaluate)
+    _decoding_arguments(evaluate)
     evaluate.set_defaults(command=_evaluate)
 
     export = commands.add_parser("export", help="export encoder and decoder as SavedModel + ONNX")
@@ -84,12 +118,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="export directory (default: exported/<run name>)")
     export.add_argument("--version", type=int, help="TF Serving version number (default: newest + 1)")
     export.set_defaults(command=_export)
-    return parser
+    return parser, dict(commands.choices)
 
 
 def _runtime_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=("keras", "savedmodel", "onnx"),
                         help="keras for a run directory (default); onnx (default) or savedmodel for an export")
+
+
+def _decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--beam", type=int, metavar="N", help="beam search keeping N hypotheses (default: greedy)")
+    parser.add_argument(
+        "--length-penalty", type=float, metavar="A",
+        help="beam search: GNMT length penalty alpha >= 0 (default 0: rank by log-probability; "
+             "larger values favour longer outputs, 0.6-1.0 is usual)",
+    )
 
 
 # --- commands ------------------------------------------------------------------------
@@ -103,63 +146,133 @@ def _train(args: argparse.Namespace) -> int:
         overrides["dataset"] = "tsv"
     config = config.replace(**overrides)
     _load_tensorflow()
-    from pipelines.train import train
+    from keras_s2s.training import train_model
 
-    train(config, args.out, overwrite=args.overwrite)
+    train_model(config, args.out, overwrite=args.overwrite)
     return 0
 
 
 def _translate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise KerasS2SError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    strategy = _strategy(args)
+    if args.plot_attention and args.plot_attention.suffix.lower() != ".png":
+        raise KerasS2SError(f"--plot-attention expects a .png file name, got {str(args.plot_attention)!r}")
     translator = _load_translator(args.path, args.runtime)
+    if args.plot_attention and not translator.has_attention:
+        raise KerasS2SError(
+            f"--plot-attention: the model at {args.path} has no attention (config attention: none), so there "
+            "are no attention weights to plot; train with \"attention\": \"luong\" or \"bahdanau\""
+        )
     texts = args.texts if args.texts else [line.rstrip("\r\n") for line in sys.stdin]
-    for output in translator.translate(texts, batch_size=args.batch_size):
-        print(output)
+    attention_maps = []
+    if args.plot_attention:  # before printing anything: an input without tokens is an error here
+        plot_paths = _attention_paths(args.plot_attention, len(texts))
+        for number, text in enumerate(texts, start=1):
+            if not translator.source.spec.tokenize(text):
+                raise KerasS2SError(f"--plot-attention: input {number} ({text!r}) has no tokens, so nothing to plot")
+            attention_maps.append(translator.attention_map(text, strategy=strategy))
+    results = translator.translate_nbest(texts, batch_size=args.batch_size, strategy=strategy)
+    for text, hypotheses in zip(texts, results):
+        if args.json:
+            hypotheses = [{"output": h.text, "score": float(h.score), "log_prob": float(h.log_prob)} for h in hypotheses]
+            print(json.dumps({"input": text, "hypotheses": hypotheses}, ensure_ascii=False))
+        elif args.nbest:
+            # An input without tokens has one empty translation: repeat it so every input has K lines.
+            hypotheses = hypotheses + hypotheses[-1:] * (args.nbest - len(hypotheses))
+            for hypothesis in hypotheses:
+                print(f"{hypothesis.text}\t{hypothesis.score:.4f}")
+        else:
+            print(hypotheses[0].text)
+    if attention_maps:
+        from keras_s2s.plots import plot_attention
+
+        for text, attention_map, path in zip(texts, attention_maps, plot_paths):
+            plot_attention(attention_map, path, title=text)
+            print(f"[attention] {path}", file=sys.stderr)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from keras_s2s.evaluation import evaluate
 
+    strategy = _strategy(args)
     data = _resolve_data(args.path, args.data)
     translator = _load_translator(args.path, args.runtime)
-    scores = evaluate(translator, data, skip_malformed=args.skip_malformed)
+    scores = evaluate(translator, data, strategy=strategy, skip_malformed=args.skip_malformed)
     if args.json:
         print(json.dumps(scores, ensure_ascii=False))
         return 0
+    decoding = scores["strategy"]
+    if decoding["name"] == "beam":
+        decoding = f"beam search, width {decoding['width']}, length penalty {decoding['length_penalty']:g}"
+    else:
+        decoding = decoding["name"]
     print(f"data:              {data} ({scores['pairs']} pairs, {scores['sources']} distinct sources)")
+    print(f"strategy:          {decoding}")
     print(f"token accuracy:    {scores['token_accuracy']:.4f}  (teacher-forced, next token)")
-    print(f"sequence accuracy: {scores['sequence_accuracy']:.4f}  (greedy output equals a reference)")
+    print(f"sequence accuracy: {scores['sequence_accuracy']:.4f}  (output equals a reference)")
     print(f"WER:               {scores['wer']:.4f}  (sources whose output matches no reference)")
     print(f"PER:               {scores['per']:.4f}  (token edit distance / reference tokens)")
     print(f"CER:               {scores['cer']:.4f}  (character edit distance / reference characters)")
+    print(f"BLEU:              {scores['bleu']:.2f}  (sacrebleu corpus BLEU, 0-100; {scores['bleu_signature']})")
+    print(f"chrF:              {scores['chrf']:.2f}  (sacrebleu corpus chrF, 0-100; {scores['chrf_signature']})")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     _load_tensorflow()
-    from pipelines.export import export
+    from keras_s2s.export import export_and_report
 
-    export(args.run_dir, args.out or Path("exported") / args.run_dir.resolve().name, version=args.version)
+    export_and_report(args.run_dir, args.out or Path("exported") / args.run_dir.resolve().name, version=args.version)
     return 0
 
 
 # --- helpers -------------------------------------------------------------------------
 def _load_tensorflow() -> None:
-    from keras_s2s.backend import import_tensorflow_quietly
+    from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     warnings.filterwarnings("ignore", module="keras")
 
 
 def _load_translator(path: Path, runtime: Optional[str]):
-    from keras_s2s.run import RunDir
-    from keras_s2s.runtime import load_translator
+    from keras_s2s.runtime import load_translator, resolve_runtime
 
-    if runtime in ("keras", "savedmodel") or (runtime is None and RunDir.is_run_dir(path)):
+    resolved = resolve_runtime(path, runtime)
+    if resolved in ("keras", "savedmodel"):  # onnx runs without TensorFlow
         _load_tensorflow()
-    return load_translator(path, runtime)
+    return load_translator(path, resolved)
+
+
+def _strategy(args: argparse.Namespace):
+    """Greedy, or Beam from --beam / --nbest / --length-penalty (checked here: a usage mistake is a
+    one-line error naming the option, not a ValueError from keras_s2s.decoding)."""
+    from keras_s2s.decoding import Beam, Greedy
+
+    beam, nbest, alpha = args.beam, getattr(args, "nbest", None), args.length_penalty
+    for option, value in (("--beam", beam), ("--nbest", nbest)):
+        if value is not None and value < 1:
+            raise KerasS2SError(f"{option} must be a positive integer, got {value}")
+    if beam is not None and nbest is not None and nbest > beam:
+        raise KerasS2SError(
+            f"--nbest {nbest} needs a beam at least that wide, got --beam {beam}; raise --beam or leave it out"
+        )
+    if alpha is not None and not 0 <= alpha < math.inf:
+        raise KerasS2SError(f"--length-penalty must be a non-negative number, got {alpha}")
+    width = beam or nbest
+    if width is None:
+        if alpha is not None:
+            raise KerasS2SError("--length-penalty only applies to beam search; add --beam N")
+        return Greedy()
+    return Beam(width=width, length_penalty=alpha or 0.0, nbest=nbest or 1)
+
+
+def _attention_paths(path: Path, count: int) -> list[Path]:
+    """``out.png`` for one input; ``out-1.png``, ``out-2.png``, ... for several."""
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{number}{path.suffix}") for number in range(1, count + 1)]
 
 
 def _resolve_data(path: Path, data: str) -> Path:

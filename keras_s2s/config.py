@@ -21,6 +21,9 @@ from keras_s2s.errors import ConfigError
 from keras_s2s.tokenization import TextSpec
 
 Cell = Literal["lstm", "gru", "rnn"]
+Bridge = Literal["dense", "sum"]
+Attention = Literal["none", "bahdanau", "luong"]
+AttentionScore = Literal["general", "dot"]
 Tokenizer = Literal["char", "word"]
 Normalization = Literal["none", "NFC", "NFD", "NFKC", "NFKD"]
 Dataset = Literal["tsv", "cmudict", "toy"]
@@ -55,10 +58,10 @@ class Seq2SeqConfig:
     """In tokens, without SOS/EOS."""
     max_target_length: int = 50
     length_policy: LengthPolicy = "filter"
+    """``filter`` drops (and counts) longer pairs; ``truncate`` cuts them to the maximum."""
     reverse_source: bool = False
     """Feed the source tokens in reverse order (Sutskever et al. 2014): the first source
     tokens are then read last, right before the decoder emits the first target tokens."""
-    """``filter`` drops (and counts) longer pairs; ``truncate`` cuts them to the maximum."""
     min_frequency: int = 1
     max_vocab_size: Optional[int] = None
     """Including the 4 reserved tokens; the most frequent tokens are kept."""
@@ -69,6 +72,19 @@ class Seq2SeqConfig:
     embedding_size: int = 64
     hidden_size: int = 256
     dropout: float = 0.0
+    bidirectional: bool = False
+    """Encoder layers read the source both ways; each layer's forward and backward final
+    states are bridged into one ``[B, hidden_size]`` decoder initial state."""
+    bridge: Bridge = "dense"
+    """Bidirectional only. ``dense``: concat(forward, backward) -> Dense(hidden_size) (tanh
+    for hidden states, linear for LSTM cell states); ``sum``: forward + backward, no weights."""
+    attention: Attention = "none"
+    """``none``: the 2014 fixed context. ``bahdanau``: additive attention inside the decoder
+    recurrence (the context feeds the cell input). ``luong``: multiplicative attention over
+    the decoder RNN's outputs, before the output layer (no input feeding)."""
+    attention_score: AttentionScore = "general"
+    """Luong only: ``general`` (h W m) or ``dot`` (h . m; needs memory width == hidden_size,
+    so not with a bidirectional encoder)."""
 
     # --- training ---------------------------------------------------------------
     batch_size: int = 64
@@ -98,6 +114,12 @@ class Seq2SeqConfig:
             raise ConfigError(
                 "config field 'train_file': required when dataset is 'tsv' "
                 "(a source<TAB>target file), got None"
+            )
+        if self.attention == "luong" and self.attention_score == "dot" and self.bidirectional:
+            raise ConfigError(
+                "config field 'attention_score': 'dot' needs the encoder memory to be as wide as the "
+                f"decoder state, but a bidirectional encoder's memory is 2 x hidden_size = {2 * self.hidden_size}; "
+                "use 'general' (a learned projection) or set 'bidirectional' to false"
             )
         if self.max_vocab_size is not None and self.max_vocab_size < 5:
             raise ConfigError(

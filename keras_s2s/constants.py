@@ -15,3 +15,13 @@ RESERVED_TOKENS = (PAD_TOKEN, UNK_TOKEN, SOS_TOKEN, EOS_TOKEN)
 # Character-level tokenization shows a run of whitespace as this one visible token
 # (as SentencePiece does), so vocabulary files never hold a bare space.
 SPACE_TOKEN = "\u2581"
+
+# Tensor names of the encoder and decoder graphs (keras_s2s.models builds them; the export
+# signatures are read off the models; runtimes look outputs up by these names).
+SOURCE_IDS = "source_ids"
+TOKEN_IDS = "token_ids"
+DECODER_INPUT_IDS = "decoder_input_ids"
+LOGITS = "logits"
+MEMORY = "memory"
+SOURCE_MASK = "source_mask"
+ATTENTION_WEIGHTS = "attention_weights"

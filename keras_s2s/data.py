@@ -23,7 +23,7 @@ from typing import Literal, Optional
 
 import tensorflow as tf
 
-from keras_s2s import text
+from keras_s2s import tf_tokenization
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID
 from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
@@ -49,8 +49,8 @@ def token_batches(path: str | Path, source_spec: TextSpec, target_spec: TextSpec
 
     def tokenize_batch(batch):
         sources, targets = _well_formed_fields(batch)
-        source_tokens = text.tokenize(source_spec, sources)
-        target_tokens = text.tokenize(target_spec, targets)
+        source_tokens = tf_tokenization.tokenize(source_spec, sources)
+        target_tokens = tf_tokenization.tokenize(target_spec, targets)
         keep = (source_tokens.row_lengths() > 0) & (target_tokens.row_lengths() > 0)
         return tf.ragged.boolean_mask(source_tokens, keep), tf.ragged.boolean_mask(target_tokens, keep)
 

@@ -1,21 +1,32 @@
-"""Scores a translator on a TSV file: exact match, WER, PER, CER and teacher-forced accuracy."""
+"""Scores a translator on a TSV file: exact match, WER, PER, CER, BLEU, chrF and teacher-forced accuracy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from keras_s2s.decoding import Beam, Greedy, Strategy
 from keras_s2s.errors import DataError
-from keras_s2s.metrics import error_rates
+from keras_s2s.metrics import corpus_bleu_chrf, error_rates
 from keras_s2s.runtime.translator import Translator
 from keras_s2s.tsv import read_parallel_tsv
 
 
-def evaluate(translator: Translator, path: str | Path, *, skip_malformed: bool = False, batch_size: int = 128) -> dict:
-    """Scores on every well-formed line of ``path`` (no length filter at evaluation).
+def evaluate(
+    translator: Translator,
+    path: str | Path,
+    *,
+    strategy: Strategy = Greedy(),
+    skip_malformed: bool = False,
+    batch_size: int = 128,
+) -> dict:
+    """Scores on every well-formed line of ``path`` (no length filter at evaluation), decoding
+    with ``strategy`` (its best hypothesis per source).
 
     Lines sharing a source are one item with several references (multi-reference G2P
     scoring). Returns ``token_accuracy``, ``sequence_accuracy``, ``wer``, ``per``, ``cer``,
-    ``sources``, ``pairs`` and the file's line report.
+    ``bleu``, ``chrf`` (sacrebleu, corpus level, 0-100, on detokenized text) with their
+    sacrebleu signatures, ``strategy`` (``describe_strategy``), ``sources``, ``pairs`` and the
+    file's line report.
     """
     pairs, report = read_parallel_tsv(
         path, translator.source.spec, translator.target.spec, skip_malformed=skip_malformed
@@ -26,13 +37,29 @@ def evaluate(translator: Translator, path: str | Path, *, skip_malformed: bool =
     for pair in pairs:
         references.setdefault(pair.source_tokens, []).append(pair.target_tokens)
     sources = list(references)
-    predictions = translator.translate_tokens(sources, batch_size=batch_size)
-    scores = error_rates(predictions, [references[s] for s in sources], detokenize=translator.target.spec.detokenize)
+    reference_sets = [references[s] for s in sources]
+    predictions = translator.translate_tokens(sources, batch_size=batch_size, strategy=strategy)
+    detokenize = translator.target.spec.detokenize
+    scores = error_rates(predictions, reference_sets, detokenize=detokenize)
+    bleu_chrf = corpus_bleu_chrf(
+        [detokenize(p) for p in predictions], [[detokenize(r) for r in refs] for refs in reference_sets]
+    )
     token_accuracy = translator.teacher_forced_accuracy([(p.source_tokens, p.target_tokens) for p in pairs])
     return {
         "token_accuracy": token_accuracy,
         **scores,
+        **bleu_chrf,
+        "strategy": describe_strategy(strategy),
         "sources": len(sources),
         "pairs": len(pairs),
         "data": report.to_dict(),
     }
+
+
+def describe_strategy(strategy: Strategy) -> dict:
+    """``{"name": "greedy"}`` or ``{"name": "beam", "width": 5, "length_penalty": 0.6}`` (JSON-ready)."""
+    if isinstance(strategy, Greedy):
+        return {"name": "greedy"}
+    if isinstance(strategy, Beam):
+        return {"name": "beam", "width": strategy.width, "length_penalty": float(strategy.length_penalty)}
+    raise TypeError(f"Expected `strategy` to be Greedy() or Beam(...), got {strategy!r}.")

@@ -1,4 +1,4 @@
-"""Sequence scores: edit distance, error rates, exact match, with multiple references.
+"""Sequence scores: edit distance, error rates, exact match, BLEU and chrF, with multiple references.
 
 G2P convention (CMUdict): a word is correct when the prediction equals ANY reference
 pronunciation; the phoneme error rate uses the closest reference.
@@ -8,24 +8,21 @@ pronunciation; the phoneme error rate uses the closest reference.
 - ``per``: sum of edit distances to the closest reference / sum of that reference's lengths
   (phoneme error rate in G2P; token error rate in general).
 - ``cer``: the same on the characters of the detokenized strings (closest reference).
+- ``bleu``, ``chrf``: sacrebleu's corpus BLEU and chrF (its defaults, 0-100) of the detokenized
+  strings against all references of each source.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from rapidfuzz.distance import Levenshtein
+
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, item_a in enumerate(a, start=1):
-        current = [i]
-        for j, item_b in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (item_a != item_b)))
-        previous = current
-    return previous[-1]
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1) between two
+    sequences: two strings compare characters, two token lists compare whole tokens."""
+    return Levenshtein.distance(a, b)
 
 
 def closest_reference(prediction: Sequence, references: Sequence[Sequence]) -> tuple[int, int]:
@@ -66,4 +63,32 @@ def error_rates(
         "wer": wrong / len(predictions),
         "per": token_errors / max(token_total, 1),
         "cer": char_errors / max(char_total, 1),
+    }
+
+
+def corpus_bleu_chrf(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float | str]:
+    """sacrebleu's corpus-level BLEU and chrF (default settings, 0-100) of detokenized strings.
+
+    hypotheses[i]: the output for source i; references[i]: its reference strings (one or more).
+    Sources may have different numbers of references: sacrebleu takes reference streams, and a
+    ``None`` in a stream means "no reference here" (its documented variable-reference form,
+    signature ``nrefs:var``). Returns ``bleu``, ``chrf`` and their sacrebleu signatures
+    ``bleu_signature``, ``chrf_signature`` (what to quote next to the numbers).
+    """
+    from sacrebleu.metrics import BLEU, CHRF
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"Received {len(hypotheses)} hypotheses for {len(references)} reference sets.")
+    if not hypotheses:
+        raise ValueError("Received no hypotheses to score.")
+    if not all(references):
+        raise ValueError("Received no references for a source; every source needs at least one.")
+    most = max(len(refs) for refs in references)
+    streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
+    bleu, chrf = BLEU(), CHRF()
+    return {
+        "bleu": float(bleu.corpus_score(list(hypotheses), streams).score),
+        "chrf": float(chrf.corpus_score(list(hypotheses), streams).score),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
     }

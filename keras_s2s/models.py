@@ -1,97 +1,332 @@
 """The encoder, the decoder and their teacher-forcing composition, as Keras functional models.
 
-    encoder:  {source_ids [B, S] int32} -> {state_h_0 [B, H], (state_c_0,) ..., per layer}
-    decoder:  {token_ids [B, T] int32, state_* [B, H]...}
-              -> {logits [B, T, V] float32, next_state_* [B, H]...}
+    encoder:  {source_ids [B, S] int32}
+              -> {state_h_0 [B, H], (state_c_0,) ... per layer,
+                  (attention only) memory [B, S, M] float32, source_mask [B, S] float32}
+    decoder:  {token_ids [B, T] int32, state_* [B, H] ..., (attention) memory, source_mask}
+              -> {logits [B, T, V] float32, next_state_* [B, H] ...,
+                  (attention) attention_weights [B, T, S] float32}
     trainer:  [source_ids, decoder_input_ids] -> logits [B, T, V]
 
+This module is the one source of truth for the graphs' inputs, outputs and shapes (their
+names are constants in ``keras_s2s.constants``): the export signatures and the decoding
+interface are read off the built models (``keras_s2s.signatures.signatures_from_models``).
+
 The encoder's final hidden (and, for LSTM, cell) state of each layer is the context that
-initialises the same layer of the decoder. There is ONE decoder: training calls it on the
-whole shifted target (teacher forcing), inference on one token at a time (T=1) with the
-states it returned at the previous step. The encoder masks PAD (id 0) so right-padded
-sources get the state of their last real token; the decoder needs no mask because it is
+initialises the same layer of the decoder; a bidirectional layer's forward and backward
+states are bridged into one ``[B, H]`` state, so the decoder's interface never changes.
+There is ONE decoder: training calls it on the whole shifted target (teacher forcing),
+inference on one token at a time (T=1) with the states it returned at the previous step.
+The encoder masks PAD (id 0), so right-padded sources get the state of their last real
+token (and a backward layer never reads padding); the decoder needs no mask because it is
 causal and PAD positions are excluded from the loss instead.
+
+Attention (``config.attention``), M = memory width (H, or 2H when bidirectional):
+- ``bahdanau``: additive attention inside the recurrence of the first decoder layer
+  (Bahdanau et al. 2015): the previous hidden state queries the memory, the context joins
+  the cell's input; ``tanh(W [h; context])`` feeds the output layer.
+- ``luong``: multiplicative attention over the top decoder layer's outputs (Luong et al.
+  2015, without input feeding), so the recurrence is the stock Keras layer;
+  ``tanh(W [context; h])`` feeds the output layer.
+Padding positions get exactly zero weight (their score is -1e9 before the softmax).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import keras
+from keras import ops
 
-from keras_s2s.signatures import LOGITS, SOURCE_IDS, TOKEN_IDS, next_state_name, state_names
+from keras_s2s.config import Cell, Seq2SeqConfig
+from keras_s2s.constants import (
+    ATTENTION_WEIGHTS,
+    DECODER_INPUT_IDS,
+    LOGITS,
+    MEMORY,
+    PAD_ID,
+    SOURCE_IDS,
+    SOURCE_MASK,
+    TOKEN_IDS,
+)
 
-Cell = Literal["lstm", "gru", "rnn"]
-
+_NEG_INF = -1e9
 _RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
+_RNN_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell, "rnn": keras.layers.SimpleRNNCell}
+
+
+def state_names(cell: Cell, num_layers: int) -> list[str]:
+    """Context states, layer by layer: ``state_h_0, state_c_0, state_h_1, ...`` (c for LSTM only)."""
+    return [f"state_{kind}_{layer}" for layer in range(num_layers) for kind in _state_kinds(cell)]
+
+
+def next_state_name(name: str) -> str:
+    """The decoder output that carries state ``name`` to the next step."""
+    return f"next_{name}"
+
+
+def _state_kinds(cell: Cell) -> tuple[str, ...]:
+    return ("h", "c") if cell == "lstm" else ("h",)
+
+
+def _check_cell(cell: str) -> None:
+    if cell not in _RNN_LAYERS:
+        raise ValueError(
+            f"Received an invalid value for argument `cell`, expected one of {sorted(_RNN_LAYERS)}, got {cell!r}."
+        )
 
 
 def make_rnn_layer(cell: Cell, units: int, name: str) -> keras.layers.Layer:
-    """The one RNN factory of both sides: full sequence out, final state(s) out."""
-    if cell not in _RNN_LAYERS:
-        raise ValueError(f"Received an invalid value for argument `cell`, expected one of {sorted(_RNN_LAYERS)}, got {cell!r}.")
+    """The RNN layer factory of both sides: full sequence out, final state(s) out."""
+    _check_cell(cell)
     return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, name=name)
 
 
-def build_encoder(
-    vocab_size: int,
-    *,
-    cell: Cell = "lstm",
-    num_layers: int = 1,
-    embedding_size: int = 64,
-    hidden_size: int = 256,
-    dropout: float = 0.0,
-    name: str = "encoder",
-) -> keras.Model:
-    """{source_ids [B, S] int32 (PAD=0 masked)} -> dict of final states, each [B, hidden_size]."""
-    source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
-    x = keras.layers.Embedding(vocab_size, embedding_size, mask_zero=True, name="embedding")(source_ids)
-    states: dict = {}
-    names = iter(state_names(cell, num_layers))
-    for layer in range(num_layers):
-        x = keras.layers.Dropout(dropout, name=f"dropout_{layer}")(x)
-        x, *final_states = make_rnn_layer(cell, hidden_size, f"{cell}_{layer}")(x)
-        for state in final_states:
-            states[next(names)] = state
-    return keras.Model({SOURCE_IDS: source_ids}, states, name=name)
+def make_rnn_cell(cell: Cell, units: int, name: str) -> keras.layers.Layer:
+    """The cell of the same kind, for recurrences written around it (Bahdanau attention)."""
+    _check_cell(cell)
+    return _RNN_CELLS[cell](units, name=name)
 
 
-def build_decoder(
-    vocab_size: int,
-    *,
-    cell: Cell = "lstm",
-    num_layers: int = 1,
-    embedding_size: int = 64,
-    hidden_size: int = 256,
-    dropout: float = 0.0,
-    name: str = "decoder",
-) -> keras.Model:
-    """{token_ids [B, T] int32, state_* [B, H]} -> {logits [B, T, V], next_state_* [B, H]}."""
-    token_ids = keras.Input(shape=(None,), dtype="int32", name=TOKEN_IDS)
-    names = state_names(cell, num_layers)
-    state_inputs = {n: keras.Input(shape=(hidden_size,), dtype="float32", name=n) for n in names}
-    per_layer = len(names) // num_layers
-    x = keras.layers.Embedding(vocab_size, embedding_size, name="embedding")(token_ids)
-    outputs: dict = {}
-    for layer in range(num_layers):
-        layer_names = names[layer * per_layer : (layer + 1) * per_layer]
-        x = keras.layers.Dropout(dropout, name=f"dropout_{layer}")(x)
-        x, *new_states = make_rnn_layer(cell, hidden_size, f"{cell}_{layer}")(
-            x, initial_state=[state_inputs[n] for n in layer_names]
+# --- layers ------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class SourceMask(keras.layers.Layer):
+    """source_ids [B, S] int32 -> [B, S] float32: 1.0 on real tokens, 0.0 on PAD."""
+
+    def call(self, source_ids):
+        return ops.cast(ops.not_equal(source_ids, PAD_ID), "float32")
+
+    def compute_output_spec(self, source_ids):
+        return keras.KerasTensor(source_ids.shape, "float32")
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class EncoderMemory(keras.layers.Layer):
+    """The top encoder layer's outputs [B, S, M] with padding positions zeroed, and without
+    a Keras mask attached (the decoder receives the mask explicitly as ``source_mask``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, outputs, source_mask):
+        return outputs * ops.expand_dims(source_mask, -1)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+
+def _masked_softmax(scores, source_mask):
+    """scores [B, ..., S], source_mask [B, S] -> weights that are exactly 0 on padding."""
+    bias = (1.0 - source_mask) * _NEG_INF
+    if len(scores.shape) == 3:
+        bias = ops.expand_dims(bias, 1)
+    return ops.softmax(scores + bias, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class LuongAttention(keras.layers.Layer):
+    """Multiplicative attention over the decoder outputs (Luong et al. 2015).
+
+    query [B, T, H], memory [B, S, M], source_mask [B, S]
+      -> (attentional [B, T, H] = tanh(W_c [context; query]), weights [B, T, S])
+    ``score``: ``general`` = query W_a memory^T; ``dot`` = query memory^T (needs M == H).
+    """
+
+    def __init__(self, units: int, memory_width: int, score: str = "general", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if score not in ("general", "dot"):
+            raise ValueError(f"Received an invalid value for argument `score`, expected 'general' or 'dot', got {score!r}.")
+        if score == "dot" and memory_width != units:
+            raise ValueError(
+                f"Luong 'dot' attention needs memory width == units, got memory_width={memory_width}, units={units}."
+            )
+        self.units = units
+        self.memory_width = memory_width
+        self.score = score
+        if score == "general":
+            self.query_projection = keras.layers.Dense(memory_width, use_bias=False, name="query_projection")
+        self.combine = keras.layers.Dense(units, activation="tanh", name="combine")
+
+    def build(self, query_shape, memory_shape, source_mask_shape):
+        if self.score == "general":
+            self.query_projection.build(query_shape)
+        self.combine.build((*query_shape[:-1], self.memory_width + query_shape[-1]))
+
+    def call(self, query, memory, source_mask):
+        keys = self.query_projection(query) if self.score == "general" else query
+        weights = _masked_softmax(ops.matmul(keys, ops.transpose(memory, (0, 2, 1))), source_mask)
+        context = ops.matmul(weights, memory)
+        return self.combine(ops.concatenate([context, query], axis=-1)), weights
+
+    def compute_output_spec(self, query, memory, source_mask):
+        return (
+            keras.KerasTensor((*query.shape[:-1], self.units), "float32"),
+            keras.KerasTensor((*query.shape[:-1], memory.shape[1]), "float32"),
         )
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "memory_width": self.memory_width, "score": self.score}
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class BahdanauAttentionRNN(keras.layers.Layer):
+    """A recurrent layer whose cell input at step t is [x_t; context_t], with context_t from
+    additive attention (Bahdanau et al. 2015) queried by the previous hidden state.
+
+    inputs [B, T, E], initial_state list of [B, H], memory [B, S, M], source_mask [B, S]
+      -> (outputs [B, T, H], contexts [B, T, M], weights [B, T, S], *final_states [B, H])
+
+    Keras 3's ``RNN`` has no ``constants`` argument (and ``keras.ops.scan`` on TensorFlow
+    requires outputs shaped like the carry), so the loop is a ``tf.while_loop`` over time
+    around a stock cell: it exports to SavedModel and, by tf2onnx, to an ONNX ``Loop``. Stepping one token at a time with the returned
+    states gives exactly the full-sequence result.
+    """
+
+    def __init__(self, cell: str, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cell_type = cell
+        self.units = units
+        self.cell = make_rnn_cell(cell, units, name="cell")
+        self.query_projection = keras.layers.Dense(units, use_bias=False, name="query_projection")
+        self.memory_projection = keras.layers.Dense(units, use_bias=False, name="memory_projection")
+
+    def build(self, inputs_shape, initial_state_shape, memory_shape, source_mask_shape):
+        batch, memory_width = inputs_shape[0], memory_shape[-1]
+        self.cell.build((batch, inputs_shape[-1] + memory_width))
+        self.query_projection.build((batch, self.units))
+        self.memory_projection.build(memory_shape)
+        self.energy = self.add_weight(shape=(self.units,), initializer="glorot_uniform", name="energy")
+
+    def call(self, inputs, initial_state, memory, source_mask):
+        import tensorflow as tf
+
+        keys = self.memory_projection(memory)  # [B, S, A], once per sequence
+        bias = (1.0 - source_mask) * _NEG_INF
+        time = tf.shape(inputs)[1]
+        steps = tf.TensorArray(inputs.dtype, size=time).unstack(tf.transpose(inputs, (1, 0, 2)))
+        per_step = [tf.TensorArray(inputs.dtype, size=time) for _ in range(3)]  # outputs, contexts, weights
+
+        def step(t, states, per_step):
+            query = ops.expand_dims(self.query_projection(states[0]), 1)  # [B, 1, A]
+            # v . tanh(...) as multiply-and-sum: a Dense on [B, S, A] inside the loop becomes a
+            # Tensordot whose gradient XLA cannot compile.
+            scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=-1) + bias  # [B, S]
+            weights = ops.softmax(scores, axis=-1)
+            context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)  # [B, M]
+            output, new_states = self.cell(ops.concatenate([steps.read(t), context], axis=-1), list(states))
+            per_step = [array.write(t, value) for array, value in zip(per_step, (output, context, weights))]
+            return t + 1, tuple(new_states), per_step
+
+        _, final_states, per_step = tf.while_loop(
+            lambda t, *_: t < time, step, (tf.constant(0), tuple(initial_state), per_step), maximum_iterations=time
+        )
+        batch_major = [tf.transpose(array.stack(), (1, 0, 2)) for array in per_step]
+        return (*batch_major, *final_states)
+
+    def compute_output_spec(self, inputs, initial_state, memory, source_mask):
+        batch, time = inputs.shape[0], inputs.shape[1]
+        return (
+            keras.KerasTensor((batch, time, self.units), "float32"),
+            keras.KerasTensor((batch, time, memory.shape[-1]), "float32"),
+            keras.KerasTensor((batch, time, memory.shape[1]), "float32"),
+            *(keras.KerasTensor((batch, self.units), "float32") for _ in initial_state),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "cell": self.cell_type, "units": self.units}
+
+
+# --- models ------------------------------------------------------------------------------
+def build_encoder(config: Seq2SeqConfig, vocab_size: int, name: str = "encoder") -> keras.Model:
+    """{source_ids [B, S] int32 (PAD=0 masked)} -> final states [B, H] (+ memory, source_mask)."""
+    source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
+    x = keras.layers.Embedding(vocab_size, config.embedding_size, mask_zero=True, name="embedding")(source_ids)
+    names = iter(state_names(config.cell, config.num_layers))
+    outputs: dict = {}
+    for layer in range(config.num_layers):
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer}")(x)
+        rnn = make_rnn_layer(config.cell, config.hidden_size, f"{config.cell}_{layer}")
+        if not config.bidirectional:
+            x, *final_states = rnn(x)
+        else:
+            x, *both = keras.layers.Bidirectional(rnn, name=f"bidirectional_{layer}")(x)
+            half = len(both) // 2
+            final_states = [
+                _bridge(config, kind, layer, forward, backward)
+                for kind, forward, backward in zip(_state_kinds(config.cell), both[:half], both[half:])
+            ]
+        for state in final_states:
+            outputs[next(names)] = state
+    if config.attention != "none":
+        source_mask = SourceMask(name=SOURCE_MASK)(source_ids)
+        outputs[MEMORY] = EncoderMemory(name=MEMORY)(x, source_mask)
+        outputs[SOURCE_MASK] = source_mask
+    return keras.Model({SOURCE_IDS: source_ids}, outputs, name=name)
+
+
+def _bridge(config: Seq2SeqConfig, kind: str, layer: int, forward, backward):
+    """Forward and backward final states [B, H] -> one decoder initial state [B, H]."""
+    if config.bridge == "sum":
+        return keras.layers.Add(name=f"bridge_{kind}_{layer}")([forward, backward])
+    both = keras.layers.Concatenate(name=f"bridge_concat_{kind}_{layer}")([forward, backward])
+    # A cell state is unbounded, so it is mapped linearly; hidden states stay in tanh's range.
+    activation = None if kind == "c" else "tanh"
+    return keras.layers.Dense(config.hidden_size, activation=activation, name=f"bridge_{kind}_{layer}")(both)
+
+
+def memory_width(config: Seq2SeqConfig) -> int:
+    """Width M of the encoder memory: one RNN's outputs, or both directions concatenated."""
+    return config.hidden_size * (2 if config.bidirectional else 1)
+
+
+def build_decoder(config: Seq2SeqConfig, vocab_size: int, name: str = "decoder") -> keras.Model:
+    """{token_ids [B, T] int32, state_* [B, H] (, memory, source_mask)}
+    -> {logits [B, T, V], next_state_* [B, H] (, attention_weights [B, T, S])}."""
+    hidden = config.hidden_size
+    token_ids = keras.Input(shape=(None,), dtype="int32", name=TOKEN_IDS)
+    names = state_names(config.cell, config.num_layers)
+    inputs = {TOKEN_IDS: token_ids, **{n: keras.Input(shape=(hidden,), dtype="float32", name=n) for n in names}}
+    if config.attention != "none":
+        inputs[MEMORY] = keras.Input(shape=(None, memory_width(config)), dtype="float32", name=MEMORY)
+        inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
+    per_layer = len(_state_kinds(config.cell))
+    x = keras.layers.Embedding(vocab_size, config.embedding_size, name="embedding")(token_ids)
+    outputs: dict = {}
+    for layer in range(config.num_layers):
+        layer_names = names[layer * per_layer : (layer + 1) * per_layer]
+        initial_state = [inputs[n] for n in layer_names]
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer}")(x)
+        if layer == 0 and config.attention == "bahdanau":
+            attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
+            x, context, weights, *new_states = attention_rnn(x, initial_state, inputs[MEMORY], inputs[SOURCE_MASK])
+        else:
+            x, *new_states = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state=initial_state)
         for state_name, state in zip(layer_names, new_states):
             outputs[next_state_name(state_name)] = state
-    x = keras.layers.Dropout(dropout, name="dropout_output")(x)
-    logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
-    return keras.Model({TOKEN_IDS: token_ids, **state_inputs}, {LOGITS: logits, **outputs}, name=name)
+    if config.attention == "bahdanau":
+        x = keras.layers.Concatenate(name="bahdanau_output")([x, context])
+        x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
+    elif config.attention == "luong":
+        x, weights = LuongAttention(hidden, memory_width(config), config.attention_score, name="luong_attention")(
+            x, inputs[MEMORY], inputs[SOURCE_MASK]
+        )
+    x = keras.layers.Dropout(config.dropout, name="dropout_output")(x)
+    outputs[LOGITS] = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+    if config.attention != "none":
+        outputs[ATTENTION_WEIGHTS] = keras.layers.Identity(name=ATTENTION_WEIGHTS)(weights)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_trainer(encoder: keras.Model, decoder: keras.Model, name: str = "seq2seq") -> keras.Model:
-    """[source_ids [B, S], decoder_input_ids [B, T]] int32 -> logits [B, T, V] (teacher forcing)."""
+    """[source_ids [B, S], decoder_input_ids [B, T]] int32 -> logits [B, T, V] (teacher forcing).
+
+    Every decoder input but ``token_ids`` is the encoder output of the same name."""
     source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
-    decoder_input_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_input_ids")
-    states = encoder({SOURCE_IDS: source_ids})
-    logits = decoder({TOKEN_IDS: decoder_input_ids, **states})[LOGITS]
+    decoder_input_ids = keras.Input(shape=(None,), dtype="int32", name=DECODER_INPUT_IDS)
+    encoded = encoder({SOURCE_IDS: source_ids})
+    feeds = {name: encoded[name] for name in decoder.input if name != TOKEN_IDS}
+    logits = decoder({TOKEN_IDS: decoder_input_ids, **feeds})[LOGITS]
     return keras.Model([source_ids, decoder_input_ids], logits, name=name)
 
 
@@ -101,20 +336,10 @@ class Seq2Seq(NamedTuple):
     trainer: keras.Model
 
 
-def build_seq2seq(
-    source_vocab_size: int,
-    target_vocab_size: int,
-    *,
-    cell: Cell = "lstm",
-    num_layers: int = 1,
-    embedding_size: int = 64,
-    hidden_size: int = 256,
-    dropout: float = 0.0,
-) -> Seq2Seq:
+def build_seq2seq(config: Seq2SeqConfig, source_vocab_size: int, target_vocab_size: int) -> Seq2Seq:
     """Encoder, decoder and the trainer that composes them (shared weights)."""
-    sizes = dict(cell=cell, num_layers=num_layers, embedding_size=embedding_size, hidden_size=hidden_size, dropout=dropout)
-    encoder = build_encoder(source_vocab_size, **sizes)
-    decoder = build_decoder(target_vocab_size, **sizes)
+    encoder = build_encoder(config, source_vocab_size)
+    decoder = build_decoder(config, target_vocab_size)
     return Seq2Seq(encoder, decoder, build_trainer(encoder, decoder))
 
 

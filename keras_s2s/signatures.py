@@ -1,29 +1,17 @@
-"""The names, dtypes and shapes of the encoder and decoder graphs (no TensorFlow needed).
+"""The export signatures and decoding interface, read off the built Keras models.
 
-One place defines them; the Keras models are built with these names, exports record them
-in metadata.json, and every runtime validates its feeds against them.
+``keras_s2s.models`` is the one source of truth for tensor names, dtypes and shapes: this
+module only describes what those models take and return, so a new input (say, a source
+mask) needs one change, in models.py. The description is stored in ``metadata.json``
+and every runtime validates its feeds against it and threads state by it.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
+from keras_s2s.constants import LOGITS, SOURCE_IDS, TOKEN_IDS
 from keras_s2s.runtime.interface import Carry, DecodingInterface, GraphSignature, TensorInfo
-
-SOURCE_IDS = "source_ids"
-TOKEN_IDS = "token_ids"
-LOGITS = "logits"
-
-
-def state_names(cell: Literal["lstm", "gru", "rnn"], num_layers: int) -> list[str]:
-    """Context states, layer by layer: ``state_h_0, state_c_0, state_h_1, ...`` (c for LSTM only)."""
-    kinds = ("h", "c") if cell == "lstm" else ("h",)
-    return [f"state_{kind}_{layer}" for layer in range(num_layers) for kind in kinds]
-
-
-def next_state_name(name: str) -> str:
-    """The decoder output that carries state ``name`` to the next step."""
-    return f"next_{name}"
 
 
 class Signatures(NamedTuple):
@@ -32,44 +20,41 @@ class Signatures(NamedTuple):
     decoding: DecodingInterface
 
 
-def signatures_for(config, source_vocab_size: int, target_vocab_size: int) -> Signatures:
-    """The signatures of the models that ``config`` (a Seq2SeqConfig) builds."""
-    return seq2seq_signatures(
-        cell=config.cell,
-        num_layers=config.num_layers,
-        hidden_size=config.hidden_size,
-        source_vocab_size=source_vocab_size,
-        target_vocab_size=target_vocab_size,
-    )
+def signatures_from_models(encoder, decoder) -> Signatures:
+    """Signatures of a Keras ``encoder`` and ``decoder`` built by ``keras_s2s.models``.
 
+    Token-id inputs get the valid id range ``[0, vocabulary size)`` of the embedding that
+    reads them. Every decoder input except the token ids is a carry: initialised from the
+    encoder output of the same name, and updated after each step from the decoder output
+    ``next_<name>`` when there is one (otherwise it is constant, e.g. the memory).
+    """
+    from keras_s2s.models import next_state_name
 
-def seq2seq_signatures(
-    *,
-    cell: Literal["lstm", "gru", "rnn"],
-    num_layers: int,
-    hidden_size: int,
-    source_vocab_size: int,
-    target_vocab_size: int,
-) -> Signatures:
-    states = state_names(cell, num_layers)
-    state_infos = [TensorInfo(n, "float32", (None, hidden_size)) for n in states]
-    encoder = GraphSignature(
-        "encoder",
-        (TensorInfo(SOURCE_IDS, "int32", (None, None), (0, source_vocab_size)),),
-        tuple(state_infos),
-    )
-    decoder = GraphSignature(
-        "decoder",
-        (TensorInfo(TOKEN_IDS, "int32", (None, None), (0, target_vocab_size)), *state_infos),
-        (
-            TensorInfo(LOGITS, "float32", (None, None, target_vocab_size)),
-            *(TensorInfo(next_state_name(n), "float32", (None, hidden_size)) for n in states),
-        ),
-    )
+    encoder_signature = _describe(encoder, {SOURCE_IDS: encoder.get_layer("embedding").input_dim})
+    decoder_signature = _describe(decoder, {TOKEN_IDS: decoder.get_layer("embedding").input_dim})
+    encoder_outputs = {t.name for t in encoder_signature.outputs}
+    decoder_outputs = {t.name for t in decoder_signature.outputs}
+    carries = []
+    for info in decoder_signature.inputs:
+        if info.name == TOKEN_IDS:
+            continue
+        if info.name not in encoder_outputs:
+            raise ValueError(f"decoder input '{info.name}' has no encoder output of the same name to start from")
+        update = next_state_name(info.name)
+        carries.append(Carry(info.name, init_from=info.name, update_from=update if update in decoder_outputs else None))
     decoding = DecodingInterface(
-        source_input=SOURCE_IDS,
-        token_input=TOKEN_IDS,
-        logits_output=LOGITS,
-        carries=tuple(Carry(n, init_from=n, update_from=next_state_name(n)) for n in states),
+        source_input=SOURCE_IDS, token_input=TOKEN_IDS, logits_output=LOGITS, carries=tuple(carries)
     )
-    return Signatures(encoder, decoder, decoding)
+    return Signatures(encoder_signature, decoder_signature, decoding)
+
+
+def _describe(model, id_ranges: dict[str, int]) -> GraphSignature:
+    def info(name: str, tensor) -> TensorInfo:
+        id_range = (0, id_ranges[name]) if name in id_ranges else None
+        return TensorInfo(name, str(tensor.dtype), tuple(tensor.shape), id_range)
+
+    return GraphSignature(
+        model.name,
+        tuple(info(name, t) for name, t in model.input.items()),
+        tuple(info(name, t) for name, t in model.output.items()),
+    )

@@ -1,9 +1,10 @@
 """TextSpec: how one side of a pair is normalised and split into tokens.
 
 This module is the plain-Python (no TensorFlow) implementation, used by the runtimes so
-that ONNX Runtime inference works where TensorFlow is not installed. ``keras_s2s.text``
-implements the same spec with tensorflow-text for the tf.data pipeline; the test suite
-checks that both give identical tokens (CMUdict, Hangul, combining marks, odd spaces).
+that ONNX Runtime inference works where TensorFlow is not installed.
+``keras_s2s.tf_tokenization`` implements the same spec with tensorflow-text for the tf.data
+pipeline; the test suite checks that both give identical tokens (CMUdict, Hangul, combining
+marks, odd spaces).
 
 Steps, in order:
 1. ``lowercase``: Unicode NFKC_Casefold (what ``tf_text.case_fold_utf8`` applies).

@@ -29,7 +29,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     args = parser.parse_args(argv)
 
-    from keras_s2s.backend import import_tensorflow_quietly
+    from keras_s2s.tensorflow_setup import import_tensorflow_quietly
     from keras_s2s.errors import KerasS2SError
 
     import_tensorflow_quietly()
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.constants import SOS_ID
     from keras_s2s.evaluation import evaluate
+    from keras_s2s.export import export_and_report
     from keras_s2s.runtime import load_translator
     from keras_s2s.runtime.artifact import ExportLayout
-    from pipelines.export import export
-    from pipelines.train import train
+    from keras_s2s.training import train_model
 
     warnings.filterwarnings("ignore", module="keras")
     started = time.perf_counter()
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(epochs=args.epochs)
 
     _banner(f"1/4 train: {args.config} -> {args.run_dir}")
-    summary = train(config, args.run_dir, overwrite=True)
+    summary = train_model(config, args.run_dir, overwrite=True)
 
     _banner("2/4 evaluate on the held-out test split (a word is right if it matches any pronunciation)")
     keras_translator = load_translator(args.run_dir, "keras")
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if ExportLayout(args.export_dir).metadata.is_file():
         print(f"(replacing the previous demo export in {args.export_dir})")
         shutil.rmtree(args.export_dir)
-    export(args.run_dir, args.export_dir)
+    export_and_report(args.run_dir, args.export_dir)
 
     _banner("4/4 ONNX Runtime inference from the export (no TensorFlow in this path)")
     onnx_translator = load_translator(args.export_dir, "onnx")

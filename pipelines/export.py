@@ -1,34 +1,40 @@
-"""Export a trained run as separate encoder / decoder-step graphs (SavedModel + ONNX).
+"""Export a trained run as separate encoder / decoder-step graphs (SavedModel + ONNX): a script to copy.
 
-    python -m pipelines.export runs/toy [--out exported/toy] [--version N]
-    (the same as: keras-s2s export runs/toy ...)
+    python pipelines/export.py runs/toy [--out exported/toy] [--version N]
+    python -m pipelines.export ...           (from the repository root)
+
+It needs only the installed ``keras_s2s`` library (``keras_s2s.export_and_report``), so a copy
+works from any directory.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import Optional, TextIO
-
-from keras_s2s.export import ExportResult, export_run
-
-
-def export(
-    run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, log: Optional[TextIO] = None
-) -> ExportResult:
-    log = log or sys.stdout
-    result = export_run(run_dir, out_dir, version=version)
-    print(f"[export] version {result.version} -> {result.path} in {result.seconds['total']:.1f} s "
-          f"(SavedModel {result.seconds['savedmodel']:.1f} s, ONNX {result.seconds['onnx']:.1f} s)", file=log)
-    for artifact, size in result.sizes.items():
-        print(f"[export]   {artifact:<22} {size / 1024:>9.1f} KiB", file=log)
-    return result
+from typing import Optional
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from keras_s2s.cli import main as cli_main
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="run directory written by training")
+    parser.add_argument("--out", type=Path, help="export directory (default: exported/<run name>)")
+    parser.add_argument("--version", type=int, help="TF Serving version number (default: newest + 1)")
+    args = parser.parse_args(argv)
 
-    return cli_main(["export", *(sys.argv[1:] if argv is None else argv)])
+    from keras_s2s.errors import KerasS2SError
+    from keras_s2s.tensorflow_setup import import_tensorflow_quietly
+
+    try:
+        import_tensorflow_quietly()
+        from keras_s2s import export_and_report
+
+        out = args.out or Path("exported") / args.run_dir.resolve().name
+        export_and_report(args.run_dir, out, version=args.version)
+    except KerasS2SError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

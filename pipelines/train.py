@@ -1,152 +1,46 @@
-"""Train a sequence-to-sequence model with plain ``model.fit``: the script to read and copy.
+"""Train a sequence-to-sequence model into a run directory: a script to copy and edit.
 
-    python -m pipelines.train --config pipelines/configs/toy.json --out runs/toy [--epochs N]
-    (the same as: keras-s2s train --config ... --out ...)
+    python pipelines/train.py --config pipelines/configs/toy.json --out runs/toy [--epochs N]
+    python -m pipelines.train ...            (from the repository root)
 
-Steps: check the data files -> build vocabularies from the training split (tensorflow-text
-tokens) -> tf.data teacher-forcing batches -> encoder/decoder/trainer (functional API) ->
-``trainer.fit`` with best-checkpoint, early-stopping and CSV-history callbacks -> save the
-best model. Everything lands in the run directory (see keras_s2s.run).
+It needs only the installed ``keras_s2s`` library, so a copy works from any directory. The
+procedure itself (data checks, vocabularies, tf.data, model, ``model.fit``, best model,
+learning curves) is ``keras_s2s.train_model``; change the config here, or call the pieces it
+is made of (keras_s2s.data, keras_s2s.models, keras_s2s.training) to change the procedure.
 """
 
 from __future__ import annotations
 
-import shutil
-import statistics
+import argparse
 import sys
-import time
 from pathlib import Path
-from typing import Optional, TextIO
-
-import keras
-
-from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
-from keras_s2s.datasets.resolve import dataset_files
-from keras_s2s.errors import KerasS2SError
-from keras_s2s.models import build_seq2seq
-from keras_s2s.run import RunDir
-from keras_s2s.training import ThroughputLogger, compile_trainer, training_callbacks
-from keras_s2s.vocab import Vocabulary
-
-
-def train(
-    config: Seq2SeqConfig,
-    out_dir: str | Path,
-    *,
-    overwrite: bool = False,
-    verbose: Optional[int] = None,
-    log: Optional[TextIO] = None,
-) -> dict:
-    """Trains ``config`` into the run directory ``out_dir``; returns the training summary.
-
-    ``verbose``: Keras' fit verbosity; default a progress bar on a terminal, else a line per epoch.
-    ``log``: where progress lines go (default: the current sys.stdout).
-    """
-    log = log or sys.stdout
-    started = time.perf_counter()
-    run = _new_run_dir(out_dir, overwrite)
-    keras.utils.set_random_seed(config.seed)
-
-    # 1. Data: built-in sets are written out; every file is checked line by line.
-    files = dataset_files(config, run.data_dir)
-    config = config.replace(
-        train_file=str(files.train.resolve()),
-        validation_file=str(files.validation.resolve()),
-        test_file=str(files.test.resolve()) if files.test else None,
-    )
-    for split, report in files.reports.items():
-        print(f"[data] {split}: {report.summary()}", file=log)
-    run.write_json(run.data_report, {"reports": {k: r.to_dict() for k, r in files.reports.items()}, **files.notes})
-
-    # 2. Vocabularies from the training split, tokenized by tensorflow-text.
-    source_counts, target_counts = count_dataset_tokens(files.train, config.source_spec(), config.target_spec())
-    source_vocab = Vocabulary.build(source_counts, min_frequency=config.min_frequency, max_size=config.max_vocab_size)
-    target_vocab = Vocabulary.build(target_counts, min_frequency=config.min_frequency, max_size=config.max_vocab_size)
-    source_vocab.save(run.source_vocab)
-    target_vocab.save(run.target_vocab)
-    config.to_json(run.config)
-    print(f"[vocab] source {len(source_vocab)} tokens, target {len(target_vocab)} tokens", file=log)
-
-    # 3. tf.data: ((source_ids, decoder_input_ids), target_ids), length-bucketed batches.
-    source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
-    target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
-    batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
-    train_batches = teacher_forcing_dataset(
-        files.train, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
-    )
-    validation_batches = teacher_forcing_dataset(files.validation, source, target, **batching)
-
-    # 4. Model: one encoder, one decoder, composed into the teacher-forcing trainer.
-    model = build_seq2seq(
-        len(source_vocab),
-        len(target_vocab),
-        cell=config.cell,
-        num_layers=config.num_layers,
-        embedding_size=config.embedding_size,
-        hidden_size=config.hidden_size,
-        dropout=config.dropout,
-    )
-    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=config.jit_compile)
-    print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
-          f"{model.trainer.count_params():,} parameters", file=log)
-
-    # 5. model.fit with teacher forcing.
-    throughput = ThroughputLogger(files.reports["train"].target_tokens)
-    run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [throughput, *training_callbacks(
-        checkpoint_path=run.checkpoint,
-        history_path=run.history,
-        early_stopping_patience=config.early_stopping_patience,
-    )]
-    history = model.trainer.fit(
-        train_batches, validation_data=validation_batches, epochs=config.epochs, callbacks=callbacks,
-        verbose=verbose if verbose is not None else (1 if log.isatty() else 2),
-    )
-
-    # 6. Keep the best epoch's weights as the final model.
-    model.trainer.load_weights(run.checkpoint)
-    model.trainer.save(run.model)
-    val_losses = history.history["val_loss"]
-    best_epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
-    # The first epoch includes tracing and XLA compilation; later ones show the steady state.
-    steady = throughput.epoch_seconds[1:] or throughput.epoch_seconds
-    summary = {
-        "epochs_run": len(val_losses),
-        "best_epoch": best_epoch + 1,
-        "best_val_loss": val_losses[best_epoch],
-        "best_val_token_accuracy": history.history["val_token_accuracy"][best_epoch],
-        "train_target_tokens_per_epoch": throughput.target_tokens_per_epoch,
-        "target_tokens_per_second": throughput.target_tokens_per_epoch / statistics.median(steady),
-        "epoch_seconds": throughput.epoch_seconds,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    run.write_json(run.training_summary, summary)
-    print(
-        f"[done] best epoch {summary['best_epoch']}/{summary['epochs_run']}: val_loss {summary['best_val_loss']:.4f}, "
-        f"val_token_accuracy {summary['best_val_token_accuracy']:.4f}; "
-        f"{summary['target_tokens_per_second']:,.0f} target tokens/s; {summary['wall_seconds']:.0f} s -> {run.path}",
-        file=log,
-    )
-    return summary
-
-
-def _new_run_dir(out_dir: str | Path, overwrite: bool) -> RunDir:
-    run = RunDir(out_dir)
-    if run.path.exists() and any(run.path.iterdir()):
-        if not overwrite:
-            raise KerasS2SError(f"output directory {run.path} is not empty; choose another --out or pass --overwrite")
-        if not run.config.is_file():
-            raise KerasS2SError(f"refusing to overwrite {run.path}: it is not a keras-s2s run directory (no config.json)")
-        shutil.rmtree(run.path)
-    run.path.mkdir(parents=True, exist_ok=True)
-    return run
+from typing import Optional
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from keras_s2s.cli import main as cli_main
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="JSON config (see pipelines/configs/)")
+    parser.add_argument("--out", required=True, type=Path, help="run directory to write")
+    parser.add_argument("--epochs", type=int, help="override the config's epochs")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    args = parser.parse_args(argv)
 
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+    from keras_s2s import Seq2SeqConfig
+    from keras_s2s.errors import KerasS2SError
+    from keras_s2s.tensorflow_setup import import_tensorflow_quietly
+
+    try:
+        config = Seq2SeqConfig.from_json(args.config)
+        if args.epochs is not None:
+            config = config.replace(epochs=args.epochs)
+        import_tensorflow_quietly()
+        from keras_s2s import train_model
+
+        train_model(config, args.out, overwrite=args.overwrite)
+    except KerasS2SError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "pipelines" / "configs"
 TOY_CONFIG = CONFIG_DIR / "toy.json"
+TOY_ATTENTION_CONFIG = CONFIG_DIR / "toy_attention.json"
 
 
 @pytest.fixture
@@ -39,17 +40,28 @@ def write_text(write_bytes):
 
 
 
+def _train_with_the_cli(config: Path, run_dir: Path):
+    from keras_s2s.cli import main
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--config", str(config), "--out", str(run_dir)])
+    return run_dir, code, stdout.getvalue()
+
+
 @pytest.fixture(scope="session")
 def trained_toy(tmp_path_factory):
     """(run directory, exit code, captured stdout) of one `keras-s2s train` on the toy config,
     shared by every test that needs a trained model (it takes 20-30 s)."""
-    from keras_s2s.cli import main
+    return _train_with_the_cli(TOY_CONFIG, tmp_path_factory.mktemp("toy") / "run")
 
-    run_dir = tmp_path_factory.mktemp("toy") / "run"
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(["train", "--config", str(TOY_CONFIG), "--out", str(run_dir)])
-    return run_dir, code, stdout.getvalue()
+
+@pytest.fixture(scope="session")
+def trained_toy_attention_run(tmp_path_factory):
+    """The run directory of the toy config with a bidirectional encoder and Bahdanau attention."""
+    run_dir, code, output = _train_with_the_cli(TOY_ATTENTION_CONFIG, tmp_path_factory.mktemp("toy_attention") / "run")
+    assert code == 0, f"toy attention training failed:\n{output[-2000:]}"
+    return run_dir
 
 
 @pytest.fixture

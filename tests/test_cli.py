@@ -4,16 +4,16 @@ evaluate read the run directory; bad input gives a one-line error and a non-zero
 The model is trained once per session (about 20-30 s, fixture in conftest.py); `keras_s2s.cli.main` runs in-process.
 """
 
+import contextlib
 import csv
 import io
 import json
-import os
-import subprocess
+import re
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT, TOY_CONFIG
+from conftest import TOY_CONFIG
 from keras_s2s.cli import main
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.datasets import TOY_TSV, toy_pairs
@@ -59,8 +59,12 @@ def test_run_directory_holds_every_artifact(run_dir):
         "history.csv",
         "training_summary.json",
         "model.keras",
+        "learning_curves.png",
     ):
         assert (run_dir / name).is_file(), name
+    assert (run_dir / "learning_curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert list((run_dir / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    assert list((run_dir / "tensorboard" / "validation").glob("events.out.tfevents.*"))
 
 
 @slow
@@ -148,10 +152,13 @@ def test_evaluate_without_json_prints_the_table(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--data", str(TOY_TSV)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == [
-        "data", "token accuracy", "sequence accuracy", "WER", "PER", "CER"
+        "data", "strategy", "token accuracy", "sequence accuracy", "WER", "PER", "CER", "BLEU", "chrF"
     ]
     assert "(34 pairs, 34 distinct sources)" in lines[0]
-    assert lines[2].split()[2] == "1.0000"
+    assert lines[1] == "strategy:          greedy"
+    assert lines[3].split()[2] == "1.0000"
+    assert lines[8].split()[1] == "100.00"  # chrF; BLEU is 0 here: no toy output has 4 tokens (4-grams)
+    assert "nrefs:1|" in lines[7] and "nrefs:1|" in lines[8]  # sacrebleu signatures
 
 
 # --- errors: non-zero exit, one line on stderr naming the problem ---------------------------------
@@ -239,11 +246,207 @@ def test_unknown_command_exits_with_usage_error(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_pipelines_train_help_runs_as_a_module():
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.train", "--help"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+def test_help_and_usage_errors_still_work_with_options_in_any_order(capsys):
+    assert main(["--help"]) == 0
+    assert "translate" in capsys.readouterr().out
+    assert main(["translate", "--help"]) == 0
+    assert "--plot-attention" in capsys.readouterr().out
+    assert main([]) == 2
+    assert "required: COMMAND" in capsys.readouterr().err
+    assert main(["translate", "some/path", "hello", "--no-such-option"]) == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+# --- options in any order, beam search, n-best, JSON ---------------------------------------------
+@pytest.fixture(scope="module")
+def exported_toy(trained_toy, tmp_path_factory):
+    from keras_s2s.export import export_run
+
+    run_dir, code, output = trained_toy
+    assert code == 0, f"toy training failed:\n{output[-2000:]}"
+    out = tmp_path_factory.mktemp("toy_export") / "toy"
+    export_run(run_dir, out)
+    return out
+
+
+@slow
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["{export}", "--runtime", "onnx", "I go home", "the dog runs"],
+        ["--runtime", "savedmodel", "{export}", "I go home", "the dog runs"],
+        ["--batch-size", "1", "{run}", "I go home", "the dog runs"],
+        ["{run}", "I go home", "--batch-size", "1", "the dog runs"],
+        ["{run}", "I go home", "the dog runs", "--runtime", "keras", "--batch-size", "1"],
+    ],
+    ids=["after-path", "before-path", "before-all", "between-texts", "after-texts"],
+)
+def test_options_may_come_before_between_or_after_the_texts(run_dir, exported_toy, capsys, argv):
+    argv = [a.format(run=run_dir, export=exported_toy) for a in argv]
+    assert main(["translate", *argv]) == 0
+    assert capsys.readouterr().out == "나는 집에 간다\n개가 달린다\n"
+
+
+@slow
+def test_double_dash_ends_the_options(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--", "--beam"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1  # "--beam" was translated, not parsed
+
+
+NBEST_LINE = re.compile(r"^(?P<output>[^\t]*)\t(?P<score>-?\d+\.\d{4})$")
+
+
+@slow
+def test_beam_nbest_prints_k_output_tab_score_lines_per_input_best_first(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--beam", "5", "--nbest", "3", "I go home", "", "water"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 9
+    matches = [NBEST_LINE.match(line) for line in lines]
+    assert all(matches), lines
+    for group in (matches[0:3], matches[6:9]):
+        outputs = [m["output"] for m in group]
+        scores = [float(m["score"]) for m in group]
+        assert len(set(outputs)) == 3
+        assert scores == sorted(scores, reverse=True) and scores[0] < 0
+    assert [m["output"] for m in (matches[0], matches[6])] == ["나는 집에 간다", "물"]
+    assert lines[3:6] == ["\t0.0000"] * 3  # an input without tokens still has K lines
+
+
+@slow
+def test_nbest_without_beam_uses_a_beam_of_width_k(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--nbest", "4", "I go home", "the cat sleeps"]) == 0
+    nbest_only = capsys.readouterr().out
+    assert main(["translate", str(run_dir), "--beam", "4", "--nbest", "4", "I go home", "the cat sleeps"]) == 0
+    assert capsys.readouterr().out == nbest_only
+    assert len(nbest_only.splitlines()) == 8
+
+
+@slow
+def test_plain_output_with_beam_is_one_line_per_input(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--beam", "3", "I go home", "water"]) == 0
+    assert capsys.readouterr().out == "나는 집에 간다\n물\n"
+
+
+@slow
+def test_json_prints_one_object_per_input_with_its_hypotheses(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--json", "--nbest", "2", "I go home", "water"]) == 0
+    out = capsys.readouterr().out
+    assert "나는 집에 간다" in out  # ensure_ascii=False
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert [o["input"] for o in objects] == ["I go home", "water"]
+    for obj in objects:
+        assert len(obj["hypotheses"]) == 2
+        assert all(set(h) == {"output", "score", "log_prob"} for h in obj["hypotheses"])
+        assert all(h["score"] == h["log_prob"] for h in obj["hypotheses"])  # length penalty 0
+    assert [o["hypotheses"][0]["output"] for o in objects] == ["나는 집에 간다", "물"]
+    assert main(["translate", str(run_dir), "--json", "I go home"]) == 0
+    (greedy,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [h["output"] for h in greedy["hypotheses"]] == ["나는 집에 간다"]
+
+
+@slow
+def test_length_penalty_reaches_the_beam_search(run_dir, capsys):
+    assert main(["translate", str(run_dir), "--json", "--beam", "3", "--length-penalty", "1.0", "I go home"]) == 0
+    (best,) = json.loads(capsys.readouterr().out)["hypotheses"]
+    generated = len(best["output"].split()) + 1  # the tokens and EOS
+    assert best["score"] == pytest.approx(best["log_prob"] / ((5 + generated) / 6), rel=1e-6)
+    assert best["score"] != best["log_prob"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--beam", "0"], "--beam must be a positive integer, got 0"),
+        (["--nbest", "0"], "--nbest must be a positive integer, got 0"),
+        (["--nbest", "3", "--beam", "2"], "--nbest 3 needs a beam at least that wide, got --beam 2"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+        (["--beam", "2", "--length-penalty", "-0.5"], "--length-penalty must be a non-negative number, got -0.5"),
+        (["--beam", "2", "--length-penalty", "nan"], "--length-penalty must be a non-negative number, got nan"),
+        (["--length-penalty", "0.6"], "--length-penalty only applies to beam search; add --beam N"),
+        (["--plot-attention", "out.pdf"], "--plot-attention expects a .png file name, got 'out.pdf'"),
+    ],
+)
+def test_bad_decoding_options_give_a_one_line_error(tmp_path, capsys, options, message):
+    # Checked before the model is loaded: the path need not exist.
+    assert main(["translate", str(tmp_path / "no_model"), *options, "I go home"]) == 1
+    assert one_line_error(capsys).startswith(f"keras-s2s: error: {message}")
+
+
+def test_bad_decoding_options_of_evaluate_give_a_one_line_error(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "no_model"), "--data", "test", "--beam", "0"]) == 1
+    assert one_line_error(capsys) == "keras-s2s: error: --beam must be a positive integer, got 0"
+    assert main(["evaluate", str(tmp_path / "no_model"), "--data", "test", "--beam", "x"]) == 2
+    assert "invalid int value: 'x'" in capsys.readouterr().err
+
+
+# --- evaluate: strategy, BLEU, chrF --------------------------------------------------------------
+@slow
+def test_evaluate_with_beam_search_reports_the_strategy(run_dir, capsys):
+    argv = ["evaluate", str(run_dir), "--data", "test", "--beam", "3", "--length-penalty", "0.6"]
+    assert main([*argv, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["strategy"] == {"name": "beam", "width": 3, "length_penalty": 0.6}
+    assert scores["sequence_accuracy"] == 1.0
+    assert main(argv) == 0
+    assert "strategy:          beam search, width 3, length penalty 0.6\n" in capsys.readouterr().out
+
+
+@slow
+def test_evaluate_scores_bleu_and_chrf_against_every_reference_of_a_source(run_dir, tmp_path, capsys):
+    data = tmp_path / "multi.tsv"
+    # "I go home" has two references (the second is right), "water" one: a variable number.
+    data.write_text("I go home\t너는 집에 간다\nI go home\t나는 집에 간다\nwater\t물\n", encoding="utf-8")
+    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["chrf"] == pytest.approx(100.0)
+    assert scores["chrf_signature"].startswith("nrefs:var|")
+    assert scores["bleu_signature"].startswith("nrefs:var|")
+    assert 0.0 <= scores["bleu"] <= 100.0
+    data.write_text("I go home\t너는 집에 간다\nwater\t물\n", encoding="utf-8")
+    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chrf"] < 90.0
+
+
+# --- attention heatmaps --------------------------------------------------------------------------
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def attention_run(tmp_path_factory):
+    """A toy model with Luong attention and a bidirectional encoder, trained for a few epochs
+    (it need not translate well: the test looks at the heatmap files)."""
+    config = Seq2SeqConfig.from_json(TOY_CONFIG).replace(
+        attention="luong", bidirectional=True, epochs=5, hidden_size=16, embedding_size=8
     )
-    assert result.returncode == 0, result.stderr
-    assert "--config" in result.stdout and "--out" in result.stdout and "--overwrite" in result.stdout
+    root = tmp_path_factory.mktemp("toy_attention")
+    config_file = root / "config.json"
+    config.to_json(config_file)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--config", str(config_file), "--out", str(root / "run")])
+    assert code == 0, stdout.getvalue()[-2000:]
+    return root / "run"
+
+
+@slow
+def test_plot_attention_writes_a_png_heatmap_per_input(attention_run, tmp_path, capsys):
+    one = tmp_path / "plots" / "attention.png"
+    assert main(["translate", str(attention_run), "I go home", "--plot-attention", str(one)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1  # the translation, nothing else on stdout
+    assert one.read_bytes().startswith(PNG_MAGIC) and one.stat().st_size > 0
+    many = tmp_path / "many.png"
+    assert main(["translate", str(attention_run), "--plot-attention", str(many), "--beam", "2", "I go home", "water"]) == 0
+    assert capsys.readouterr().out.count("\n") == 2
+    for name in ("many-1.png", "many-2.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC) and (tmp_path / name).stat().st_size > 0
+    assert not many.exists()
+
+
+@slow
+def test_plot_attention_on_a_model_without_attention_is_a_clear_error(run_dir, tmp_path, capsys):
+    png = tmp_path / "attention.png"
+    assert main(["translate", str(run_dir), "I go home", "--plot-attention", str(png)]) == 1
+    error = one_line_error(capsys)
+    assert "--plot-attention" in error and "has no attention" in error
+    assert not png.exists()

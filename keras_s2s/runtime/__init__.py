@@ -1,6 +1,8 @@
 """Translators over Keras (run directory), SavedModel and ONNX Runtime (export directory).
 
-Importing this package does not import TensorFlow; each backend imports what it needs.
+``resolve_runtime`` is the one place that decides which runtime serves a path;
+``load_translator`` loads it. Importing this package does not import TensorFlow; each
+backend imports what it needs.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from keras_s2s.runtime.translator import Translator
 
 Runtime = Literal["keras", "savedmodel", "onnx"]
 
+_EXPORT_PARTS = ("assets", "onnx", "encoder", "decoder")
 
-def load_translator(path: str | Path, runtime: Runtime | None = None) -> Translator:
-    """A translator for a training run directory (``keras``) or an export directory."""
+
+def resolve_runtime(path: str | Path, runtime: Runtime | None = None) -> Runtime:
+    """The runtime for ``path``: ``keras`` for a training run directory, ``runtime`` (default
+    ``onnx``) for an export directory. Raises KerasS2SError when ``path`` is neither, or when
+    ``runtime`` cannot run it. Reads only file names: imports no TensorFlow."""
     from keras_s2s.errors import KerasS2SError
-    from keras_s2s.run import RunDir
+    from keras_s2s.run_dir import RunDir
 
     path = Path(path)
     if RunDir.is_run_dir(path):
@@ -25,17 +31,31 @@ def load_translator(path: str | Path, runtime: Runtime | None = None) -> Transla
                 f"{path} is a training run directory: it runs with --runtime keras; "
                 f"export it first (keras-s2s export {path}) to use --runtime {runtime}"
             )
-        from keras_s2s.runtime.keras_backend import load_keras_translator
-
-        return load_keras_translator(path)
-    if any((path / part).exists() for part in ("assets", "onnx", "encoder", "decoder")):
-        from keras_s2s.runtime.exported import load_exported_translator
-
-        return load_exported_translator(path, runtime or "onnx")
+        return "keras"
+    if any((path / part).exists() for part in _EXPORT_PARTS):
+        if runtime == "keras":
+            raise KerasS2SError(
+                f"{path} is an export directory: it runs with --runtime onnx or savedmodel; "
+                "--runtime keras needs a training run directory (config.json + model.keras)"
+            )
+        return runtime or "onnx"
     raise KerasS2SError(
         f"{path} is neither a training run directory (config.json + model.keras) "
         "nor an export directory (assets/metadata.json)"
     )
 
 
-__all__ = ["Runtime", "Translator", "load_translator"]
+def load_translator(path: str | Path, runtime: Runtime | None = None) -> Translator:
+    """A translator for a training run directory (``keras``) or an export directory
+    (``onnx``, the default, or ``savedmodel``); see ``resolve_runtime``."""
+    resolved = resolve_runtime(path, runtime)
+    if resolved == "keras":
+        from keras_s2s.runtime.keras_backend import load_keras_translator
+
+        return load_keras_translator(path)
+    from keras_s2s.runtime.exported import load_exported_translator
+
+    return load_exported_translator(path, resolved)
+
+
+__all__ = ["Runtime", "Translator", "load_translator", "resolve_runtime"]

@@ -32,7 +32,7 @@ class KerasBackend:
 
 def load_keras_translator(run_dir: str | Path) -> Translator:
     """A translator over the final model of a training run."""
-    from keras_s2s.trained import load_trained_model
+    from keras_s2s.run_dir import load_trained_model
 
     trained = load_trained_model(run_dir)
     config, signatures = trained.config, trained.signatures

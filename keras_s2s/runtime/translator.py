@@ -3,18 +3,20 @@
 A backend is anything with ``run_encoder(feeds) -> outputs`` and ``run_decoder(feeds) ->
 outputs`` (dicts of numpy arrays keyed by tensor name). Keras, SavedModel and ONNX Runtime
 backends differ only there; tokenization (plain Python, identical to the tf-text training
-pipeline), feed validation and greedy decoding are shared. No TensorFlow import here.
+pipeline), feed validation and decoding (``keras_s2s.decoding``: greedy or beam search) are
+shared. No TensorFlow import here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Protocol, Sequence
+from typing import Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID
-from keras_s2s.decoding import greedy_decode
+from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID
+from keras_s2s.errors import KerasS2SError
+from keras_s2s.decoding import Greedy, Hypothesis, Strategy, decode, log_softmax
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
@@ -43,8 +45,31 @@ class TextCodec:
         return ids
 
 
+class Translation(NamedTuple):
+    """One hypothesis as text: ``tokens`` detokenized into ``text``, with its scores
+    (``score`` ranks hypotheses: the log-probability, length-penalized for beam search)."""
+
+    text: str
+    tokens: list[str]
+    score: float
+    log_prob: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionMap:
+    """Where the decoder looked: ``weights[i, j]`` is the weight of source token j (in reading
+    order, even for a model fed reversed sources) when output token i was produced; the last
+    row is the step that produced EOS. Rows sum to 1."""
+
+    source_tokens: list[str]
+    output_tokens: list[str]
+    weights: np.ndarray
+    """[len(output_tokens) + 1, len(source_tokens)] float32"""
+
+
 class Translator:
-    """Greedy translation with feed validation against the graphs' signatures."""
+    """Text in, text out: tokenization, feed validation against the graphs' signatures, and
+    decoding with any strategy of ``keras_s2s.decoding`` (default: greedy)."""
 
     def __init__(
         self,
@@ -64,39 +89,101 @@ class Translator:
         self.source = source
         self.target = target
         self.max_decode_length = max_decode_length
+        # Carries that never change (attention memory, source mask) are not reordered by beams.
+        self.constant_state = tuple(c.input for c in decoding.carries if c.update_from is None)
 
-    # --- the two callables of keras_s2s.decoding ----------------------------------------
+    # --- the graphs -------------------------------------------------------------------
     def encode(self, source_ids: np.ndarray) -> dict[str, np.ndarray]:
         """source_ids [B, S] int32 -> decoder state (dict of the carried inputs)."""
         feeds = {self.decoding.source_input: source_ids}
         self.encoder_signature.check_feeds(feeds)
         return self.decoding.initial_state(self.backend.run_encoder(feeds))
 
-    def step(self, token_ids: np.ndarray, state: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-        """token_ids [B, T] int32 + state -> (logits [B, T, V] float32, next state)."""
+    def run_decoder(self, token_ids: np.ndarray, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """token_ids [B, T] int32 + state -> every decoder output, by name."""
         feeds = {self.decoding.token_input: token_ids, **state}
         self.decoder_signature.check_feeds(feeds)
-        outputs = self.backend.run_decoder(feeds)
+        return self.backend.run_decoder(feeds)
+
+    def step(self, token_ids: np.ndarray, state: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict]:
+        """token_ids [B, T] int32 + state -> (logits [B, T, V] float32, next state)."""
+        outputs = self.run_decoder(token_ids, state)
         return outputs[self.decoding.logits_output], self.decoding.next_state(state, outputs)
 
-    # --- text -------------------------------------------------------------------------
-    def translate(self, texts: Sequence[str], *, batch_size: int = 64) -> list[str]:
-        """One output string per input string (an input with no tokens gives "")."""
-        token_lists = [self.source.spec.tokenize(text) for text in texts]
-        return [self.target.spec.detokenize(t) for t in self.translate_tokens(token_lists, batch_size=batch_size)]
+    def step_log_probs(self, token_ids: np.ndarray, state: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict]:
+        """The ``step`` of ``keras_s2s.decoding``: token_ids [B, 1] -> (log_probs [B, V], next state)."""
+        logits, state = self.step(token_ids, state)
+        return log_softmax(logits[:, -1, :]), state
 
-    def translate_tokens(self, token_lists: Sequence[Sequence[str]], *, batch_size: int = 64) -> list[list[str]]:
-        """Source token lists -> predicted target token lists (without SOS/EOS)."""
-        results: list[list[str]] = [[] for _ in token_lists]
+    def decode_ids(self, source_ids: np.ndarray, strategy: Strategy = Greedy()) -> list[list[Hypothesis]]:
+        """source_ids [B, S] int32 -> per row, the strategy's hypotheses (best first)."""
+        return decode(
+            self.encode, self.step_log_probs, source_ids, strategy,
+            max_length=self.max_decode_length, constant_state=self.constant_state,
+        )
+
+    # --- text -------------------------------------------------------------------------
+    def translate(self, texts: Sequence[str], *, batch_size: int = 64, strategy: Strategy = Greedy()) -> list[str]:
+        """One output string per input string, the best hypothesis (an input with no tokens gives "")."""
+        return [hypotheses[0].text for hypotheses in self.translate_nbest(texts, batch_size=batch_size, strategy=strategy)]
+
+    def translate_nbest(
+        self, texts: Sequence[str], *, batch_size: int = 64, strategy: Strategy = Greedy()
+    ) -> list[list[Translation]]:
+        """Per input string, the strategy's hypotheses as text, best first (an input with no
+        tokens gives one empty translation with score 0)."""
+        token_lists = [self.source.spec.tokenize(text) for text in texts]
+        return self.translate_tokens_nbest(token_lists, batch_size=batch_size, strategy=strategy)
+
+    def translate_tokens(
+        self, token_lists: Sequence[Sequence[str]], *, batch_size: int = 64, strategy: Strategy = Greedy()
+    ) -> list[list[str]]:
+        """Source token lists -> the best predicted target token lists (without SOS/EOS)."""
+        nbest = self.translate_tokens_nbest(token_lists, batch_size=batch_size, strategy=strategy)
+        return [hypotheses[0].tokens for hypotheses in nbest]
+
+    def translate_tokens_nbest(
+        self, token_lists: Sequence[Sequence[str]], *, batch_size: int = 64, strategy: Strategy = Greedy()
+    ) -> list[list[Translation]]:
+        if batch_size < 1:
+            raise ValueError(f"Received an invalid value for argument `batch_size`, expected a positive integer, got {batch_size}.")
+        results: list[list[Translation]] = [[Translation("", [], 0.0, 0.0)] for _ in token_lists]
         # Sorting by length keeps padding (and wasted steps) low inside each batch.
         order = sorted((i for i, t in enumerate(token_lists) if t), key=lambda i: len(token_lists[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            source_ids = self.source.to_ids([token_lists[i] for i in rows])
-            decoded = greedy_decode(self.encode, self.step, source_ids, max_length=self.max_decode_length)
-            for row, ids in zip(rows, decoded):
-                results[row] = self.target.vocab.decode(ids)
+            decoded = self.decode_ids(self.source.to_ids([token_lists[i] for i in rows]), strategy)
+            for row, hypotheses in zip(rows, decoded):
+                results[row] = [self._as_translation(h) for h in hypotheses]
         return results
+
+    def _as_translation(self, hypothesis: Hypothesis) -> Translation:
+        tokens = self.target.vocab.decode(hypothesis.ids)
+        return Translation(self.target.spec.detokenize(tokens), tokens, hypothesis.score, hypothesis.log_prob)
+
+    # --- attention --------------------------------------------------------------------
+    @property
+    def has_attention(self) -> bool:
+        return any(t.name == ATTENTION_WEIGHTS for t in self.decoder_signature.outputs)
+
+    def attention_map(self, text: str, *, strategy: Strategy = Greedy()) -> AttentionMap:
+        """Translates ``text`` and returns the attention weights of its best hypothesis."""
+        if not self.has_attention:
+            raise KerasS2SError(
+                "this model has no attention (config attention: none), so there are no attention weights to show"
+            )
+        source_tokens = self.source.spec.tokenize(text)
+        if not source_tokens:
+            raise KerasS2SError(f"input {text!r} has no tokens after normalization")
+        source_ids = self.source.to_ids([source_tokens])
+        best = self.decode_ids(source_ids, strategy)[0][0]
+        # Teacher-force the chosen output to read every step's weights in one decoder call.
+        token_ids = np.array([[SOS_ID, *best.ids]], dtype=np.int32)
+        weights = self.run_decoder(token_ids, self.encode(source_ids))[ATTENTION_WEIGHTS][0]
+        if self.source.reverse:
+            weights = weights[:, ::-1]
+        output_tokens = [self.target.vocab.tokens[i] for i in best.ids]
+        return AttentionMap(list(source_tokens), output_tokens, np.ascontiguousarray(weights))
 
     def teacher_forced_accuracy(
         self, pairs: Sequence[tuple[Sequence[str], Sequence[str]]], *, batch_size: int = 32

@@ -1,4 +1,4 @@
-"""The run directory written by training, and what reads it back.
+"""The run directory written by training (``RunDir``), and loading its trained model back.
 
     RUN_DIR/
       config.json           the Seq2SeqConfig of the run (file paths made absolute)
@@ -8,17 +8,21 @@
       data_report.json      per split: lines, blank, malformed (skipped), too long, kept
       checkpoints/best.weights.h5   weights of the epoch with the best validation loss
       history.csv           per-epoch loss / token_accuracy / val_* (keras CSVLogger)
+      learning_curves.png   loss and token accuracy per epoch, training and validation
+      tensorboard/          TensorBoard event files (tensorboard --logdir RUN_DIR/tensorboard)
       training_summary.json epochs, best epoch, wall time, target tokens per second
-      model.keras           the final trainer (best weights), loadable with keras_s2s imported
+      model.keras           the final trainer (best weights); load_trained_model reads it back
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.errors import KerasS2SError
+from keras_s2s.signatures import Signatures
 from keras_s2s.vocab import Vocabulary
 
 
@@ -34,11 +38,14 @@ class RunDir:
         self.data_report = self.path / "data_report.json"
         self.checkpoint = self.path / "checkpoints" / "best.weights.h5"
         self.history = self.path / "history.csv"
+        self.learning_curves = self.path / "learning_curves.png"
+        self.tensorboard_dir = self.path / "tensorboard"
         self.training_summary = self.path / "training_summary.json"
         self.model = self.path / "model.keras"
 
     @staticmethod
     def is_run_dir(path: str | Path) -> bool:
+        """True when ``path`` holds a run's config.json and model.keras."""
         return (Path(path) / "config.json").is_file() and (Path(path) / "model.keras").is_file()
 
     def require_finished(self) -> None:
@@ -61,3 +68,32 @@ class RunDir:
     def write_json(self, path: Path, values: dict) -> None:
         path.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """What a finished run holds: its config, vocabularies, and the trained encoder and decoder."""
+
+    config: Seq2SeqConfig
+    source_vocab: Vocabulary
+    target_vocab: Vocabulary
+    encoder: object
+    decoder: object
+    signatures: Signatures
+
+
+def load_trained_model(run_dir: str | Path) -> TrainedModel:
+    """Config, vocabularies and the encoder/decoder of the final model of a finished run (Keras)."""
+    import keras
+
+    import keras_s2s.losses  # noqa: F401  (registers the loss and metric for loading)
+    from keras_s2s.models import split_trainer
+    from keras_s2s.signatures import signatures_from_models
+
+    run = RunDir(run_dir)
+    run.require_finished()
+    source_vocab, target_vocab = run.load_vocabularies()
+    model = split_trainer(keras.models.load_model(run.model, compile=False))
+    return TrainedModel(
+        run.load_config(), source_vocab, target_vocab, model.encoder, model.decoder,
+        signatures_from_models(model.encoder, model.decoder),
+    )

@@ -1,4 +1,4 @@
-"""tensorflow-text implementation of a TextSpec, for tf.data pipelines and graphs.
+"""tensorflow-text implementation of a TextSpec (see keras_s2s.tokenization), for tf.data.
 
 ``tokenize`` maps a batch of strings ``[batch]`` to a RaggedTensor of tokens
 ``[batch, (tokens)]`` (tf.string), exactly as ``TextSpec.tokenize`` does in Python.

@@ -1,0 +1,53 @@
+"""The masked loss and metric of training: PAD target tokens never count.
+
+Both are registered as ``keras_s2s>MaskedSparseCrossEntropy`` / ``keras_s2s>MaskedTokenAccuracy``:
+importing this module is what lets ``keras.models.load_model`` read a saved trainer.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_s2s.constants import PAD_ID
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class MaskedSparseCrossEntropy(keras.losses.Loss):
+    """Mean cross-entropy over the non-PAD target tokens of a batch.
+
+    y_true [B, T] int32 (PAD=0 ignored), y_pred [B, T, V] logits -> scalar.
+    """
+
+    def __init__(self, name: str = "masked_sparse_cross_entropy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        per_token = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        mask = ops.cast(ops.not_equal(y_true, PAD_ID), per_token.dtype)
+        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class MaskedTokenAccuracy(keras.metrics.Metric):
+    """Fraction of non-PAD target tokens whose argmax prediction is right (teacher-forced)."""
+
+    def __init__(self, name: str = "token_accuracy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        mask = ops.not_equal(y_true, PAD_ID)
+        hits = ops.logical_and(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), mask)
+        self.correct.assign_add(ops.sum(ops.cast(hits, "float32")))
+        self.total.assign_add(ops.sum(ops.cast(mask, "float32")))
+
+    def result(self):
+        return self.correct / ops.maximum(self.total, 1.0)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
