@@ -2,9 +2,12 @@
 
     keras-s2s train --config pipelines/configs/toy.json --out runs/toy [--epochs N]
     keras-s2s translate runs/toy "I go home" ...        (no text: one input per stdin line)
-    keras-s2s evaluate runs/toy --data test [--json]
+    keras-s2s translate runs/toy "I go home" --beam 5 --nbest 3 [--json] [--plot-attention out.png]
+    keras-s2s evaluate runs/toy --data test [--beam N [--length-penalty A]] [--json]
     keras-s2s export runs/toy --out exported/toy [--version N]
-    keras-s2s translate exported/toy "I go home" --runtime onnx|savedmodel
+    keras-s2s translate exported/toy --runtime onnx|savedmodel "I go home"
+
+Options may come before, between or after the positional arguments.
 
 Importing this module imports neither TensorFlow nor Keras: ``--runtime onnx`` runs where
 TensorFlow is not installed. Failures print one line on stderr and return a non-zero code.
@@ -109,6 +112,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                           help="a source<TAB>target file, or train|validation|test for a run's own splits")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--skip-malformed", action="store_true", help="skip (and count) malformed lines")
+    evaluate.add_argument("--strip-stress", action="store_true",
+                          help="G2P: drop ARPAbet stress digits (AH0 -> AH) from outputs and references before scoring")
     _runtime_argument(evaluate)
     _decoding_arguments(evaluate)
     evaluate.set_defaults(command=_evaluate)
@@ -175,8 +180,8 @@ def _translate(args: argparse.Namespace) -> int:
     results = translator.translate_nbest(texts, batch_size=args.batch_size, strategy=strategy)
     for text, hypotheses in zip(texts, results):
         if args.json:
-            hypotheses = [{"output": h.text, "score": float(h.score), "log_prob": float(h.log_prob)} for h in hypotheses]
-            print(json.dumps({"input": text, "hypotheses": hypotheses}, ensure_ascii=False))
+            listed = [{"output": h.text, "score": float(h.score), "log_prob": float(h.log_prob)} for h in hypotheses]
+            print(json.dumps({"input": text, "hypotheses": listed}, ensure_ascii=False))
         elif args.nbest:
             # An input without tokens has one empty translation: repeat it so every input has K lines.
             hypotheses = hypotheses + hypotheses[-1:] * (args.nbest - len(hypotheses))
@@ -199,7 +204,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     strategy = _strategy(args)
     data = _resolve_data(args.path, args.data)
     translator = _load_translator(args.path, args.runtime)
-    scores = evaluate(translator, data, strategy=strategy, skip_malformed=args.skip_malformed)
+    scores = evaluate(
+        translator, data, strategy=strategy, skip_malformed=args.skip_malformed, strip_stress=args.strip_stress
+    )
     if args.json:
         print(json.dumps(scores, ensure_ascii=False))
         return 0
@@ -209,7 +216,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         decoding = decoding["name"]
     print(f"data:              {data} ({scores['pairs']} pairs, {scores['sources']} distinct sources)")
-    print(f"strategy:          {decoding}")
+    print(f"strategy:          {decoding}" + ("; stress digits stripped before scoring" if args.strip_stress else ""))
     print(f"token accuracy:    {scores['token_accuracy']:.4f}  (teacher-forced, next token)")
     print(f"sequence accuracy: {scores['sequence_accuracy']:.4f}  (output equals a reference)")
     print(f"WER:               {scores['wer']:.4f}  (sources whose output matches no reference)")

@@ -92,6 +92,11 @@ class Seq2SeqConfig:
     learning_rate: float = 1e-3
     clipnorm: Optional[float] = 1.0
     early_stopping_patience: Optional[int] = 3
+    reduce_lr_patience: Optional[int] = None
+    """Halve the learning rate when val_loss has not improved for this many epochs (None: never)."""
+    max_train_minutes: Optional[float] = None
+    """Wall-clock budget: training stops after the epoch whose successor would end past it
+    (the best epoch's weights are kept as always). None: only ``epochs`` and early stopping."""
     bucket_width: int = 4
     """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
     shuffle_buffer: int = 20_000
@@ -197,6 +202,8 @@ _RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
     "learning_rate": (1e-12, 10.0),
     "clipnorm": (1e-12, None),
     "early_stopping_patience": (1, None),
+    "max_train_minutes": (0.01, None),
+    "reduce_lr_patience": (1, None),
     "bucket_width": (0, None),
     "shuffle_buffer": (1, None),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from keras_s2s.datasets.cmudict_g2p import without_stress
 from keras_s2s.decoding import Beam, Greedy, Strategy
 from keras_s2s.errors import DataError
 from keras_s2s.metrics import corpus_bleu_chrf, error_rates
@@ -17,13 +18,16 @@ def evaluate(
     *,
     strategy: Strategy = Greedy(),
     skip_malformed: bool = False,
+    strip_stress: bool = False,
     batch_size: int = 128,
 ) -> dict:
     """Scores on every well-formed line of ``path`` (no length filter at evaluation), decoding
     with ``strategy`` (its best hypothesis per source).
 
     Lines sharing a source are one item with several references (multi-reference G2P
-    scoring). Returns ``token_accuracy``, ``sequence_accuracy``, ``wer``, ``per``, ``cer``,
+    scoring). ``strip_stress``: ARPAbet stress digits are removed from predictions and
+    references before scoring (how CMUdict G2P results are usually published); references
+    that become equal merge. Returns ``token_accuracy``, ``sequence_accuracy``, ``wer``, ``per``, ``cer``,
     ``bleu``, ``chrf`` (sacrebleu, corpus level, 0-100, on detokenized text) with their
     sacrebleu signatures, ``strategy`` (``describe_strategy``), ``sources``, ``pairs`` and the
     file's line report.
@@ -39,6 +43,9 @@ def evaluate(
     sources = list(references)
     reference_sets = [references[s] for s in sources]
     predictions = translator.translate_tokens(sources, batch_size=batch_size, strategy=strategy)
+    if strip_stress:
+        predictions = [without_stress(p) for p in predictions]
+        reference_sets = [sorted({tuple(without_stress(r)) for r in refs}) for refs in reference_sets]
     detokenize = translator.target.spec.detokenize
     scores = error_rates(predictions, reference_sets, detokenize=detokenize)
     bleu_chrf = corpus_bleu_chrf(
@@ -50,6 +57,7 @@ def evaluate(
         **scores,
         **bleu_chrf,
         "strategy": describe_strategy(strategy),
+        "stress": "stripped" if strip_stress else "kept",
         "sources": len(sources),
         "pairs": len(pairs),
         "data": report.to_dict(),

@@ -86,12 +86,15 @@ def train_model(
           f"{model.trainer.count_params():,} parameters", file=log)
 
     # 5. model.fit with teacher forcing.
-    throughput = ThroughputLogger(files.reports["train"].target_tokens)
+    throughput = ThroughputLogger(files.reports["train"].target_tokens, max_seconds=(
+        config.max_train_minutes * 60 if config.max_train_minutes is not None else None
+    ))
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [throughput, *training_callbacks(
         checkpoint_path=run.checkpoint,
         history_path=run.history,
         early_stopping_patience=config.early_stopping_patience,
+        reduce_lr_patience=config.reduce_lr_patience,
         tensorboard_dir=run.tensorboard_dir,
     )]
     history = model.trainer.fit(
@@ -109,7 +112,9 @@ def train_model(
     # The first epoch includes tracing and XLA compilation; later ones show the steady state.
     steady = throughput.epoch_seconds[1:] or throughput.epoch_seconds
     summary = {
+        "parameters": model.trainer.count_params(),
         "epochs_run": len(val_losses),
+        "stopped_by_time_budget": throughput.stopped_by_budget,
         "best_epoch": best_epoch + 1,
         "best_val_loss": val_losses[best_epoch],
         "best_val_token_accuracy": history.history["val_token_accuracy"][best_epoch],
@@ -162,16 +167,21 @@ def training_callbacks(
     checkpoint_path: str | Path,
     history_path: str | Path,
     early_stopping_patience: Optional[int],
+    reduce_lr_patience: Optional[int] = None,
     tensorboard_dir: Optional[str | Path] = None,
 ) -> list[keras.callbacks.Callback]:
-    """Best checkpoint (weights, by val_loss), CSV history, optional early stopping, and
-    TensorBoard event files (per epoch) when ``tensorboard_dir`` is given."""
+    """Best checkpoint (weights, by val_loss), optional learning-rate halving on a val_loss
+    plateau, CSV history, optional early stopping, and TensorBoard event files (per epoch)
+    when ``tensorboard_dir`` is given."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.ModelCheckpoint(
             str(checkpoint_path), monitor="val_loss", save_best_only=True, save_weights_only=True
         ),
-        keras.callbacks.CSVLogger(str(history_path)),
     ]
+    if reduce_lr_patience is not None:
+        # Before CSVLogger, so the history records each epoch's learning_rate.
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=reduce_lr_patience))
+    callbacks.append(keras.callbacks.CSVLogger(str(history_path)))
     if early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping_patience)
@@ -183,19 +193,31 @@ def training_callbacks(
 
 class ThroughputLogger(keras.callbacks.Callback):
     """Adds ``seconds`` and ``target_tokens_per_second`` (real tokens, PAD excluded) to each
-    epoch's logs; put it before CSVLogger so the history file records them."""
+    epoch's logs; put it before CSVLogger so the history file records them.
 
-    def __init__(self, target_tokens_per_epoch: int) -> None:
+    With ``max_seconds`` it also keeps training within a wall-clock budget: it stops after
+    an epoch when one more epoch as long as the last would end past the budget."""
+
+    def __init__(self, target_tokens_per_epoch: int, *, max_seconds: Optional[float] = None) -> None:
         super().__init__()
         self.target_tokens_per_epoch = target_tokens_per_epoch
+        self.max_seconds = max_seconds
         self.epoch_seconds: list[float] = []
+        self.stopped_by_budget = False
+
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
+        now = time.perf_counter()
+        seconds = now - self._start
         self.epoch_seconds.append(seconds)
         if logs is not None:
             logs["seconds"] = seconds
             logs["target_tokens_per_second"] = self.target_tokens_per_epoch / seconds
+        if self.max_seconds is not None and now - self._train_start + seconds > self.max_seconds:
+            self.stopped_by_budget = True
+            self.model.stop_training = True

@@ -4,7 +4,6 @@ evaluate read the run directory; bad input gives a one-line error and a non-zero
 The model is trained once per session (about 20-30 s, fixture in conftest.py); `keras_s2s.cli.main` runs in-process.
 """
 
-import contextlib
 import csv
 import io
 import json
@@ -411,29 +410,14 @@ def test_evaluate_scores_bleu_and_chrf_against_every_reference_of_a_source(run_d
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def attention_run(tmp_path_factory):
-    """A toy model with Luong attention and a bidirectional encoder, trained for a few epochs
-    (it need not translate well: the test looks at the heatmap files)."""
-    config = Seq2SeqConfig.from_json(TOY_CONFIG).replace(
-        attention="luong", bidirectional=True, epochs=5, hidden_size=16, embedding_size=8
-    )
-    root = tmp_path_factory.mktemp("toy_attention")
-    config_file = root / "config.json"
-    config.to_json(config_file)
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(["train", "--config", str(config_file), "--out", str(root / "run")])
-    assert code == 0, stdout.getvalue()[-2000:]
-    return root / "run"
-
-
 @slow
-def test_plot_attention_writes_a_png_heatmap_per_input(attention_run, tmp_path, capsys):
+def test_plot_attention_writes_a_png_heatmap_per_input(trained_toy_attention_run, tmp_path, capsys):
+    attention_run = trained_toy_attention_run  # toy config + bidirectional encoder + Bahdanau attention
     one = tmp_path / "plots" / "attention.png"
     assert main(["translate", str(attention_run), "I go home", "--plot-attention", str(one)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.count("\n") == 1  # the translation, nothing else on stdout
+    assert captured.out == "나는 집에 간다\n"  # the translation, nothing else on stdout
+    assert f"[attention] {one}\n" in captured.err
     assert one.read_bytes().startswith(PNG_MAGIC) and one.stat().st_size > 0
     many = tmp_path / "many.png"
     assert main(["translate", str(attention_run), "--plot-attention", str(many), "--beam", "2", "I go home", "water"]) == 0
@@ -450,3 +434,16 @@ def test_plot_attention_on_a_model_without_attention_is_a_clear_error(run_dir, t
     error = one_line_error(capsys)
     assert "--plot-attention" in error and "has no attention" in error
     assert not png.exists()
+
+
+@slow
+def test_evaluate_strip_stress_scores_without_the_stress_digits(run_dir, tmp_path, capsys):
+    """A trailing 0/1/2 on a reference token is ARPAbet stress: it counts unless --strip-stress."""
+    data = tmp_path / "stressed.tsv"
+    data.write_text("I go home\t나는 집에 간다1\n", encoding="utf-8")
+    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(run_dir), "--data", str(data), "--json", "--strip-stress"]) == 0
+    stripped = json.loads(capsys.readouterr().out)
+    assert (kept["wer"], kept["stress"]) == (1.0, "kept")
+    assert (stripped["wer"], stripped["stress"]) == (0.0, "stripped")

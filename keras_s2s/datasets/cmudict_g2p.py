@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 from keras_s2s.datasets.splits import split_of
 from keras_s2s.tsv import write_tsv
@@ -35,12 +36,17 @@ def cmudict_pairs(*, strip_stress: bool = False) -> tuple[list[tuple[str, str]],
             skipped_words.add(word)
             continue
         if strip_stress:
-            phones = [_STRESS.sub("", phone) for phone in phones]
+            phones = without_stress(phones)
         pair = (word, " ".join(phones))
         if pair not in seen:
             seen.add(pair)
             pairs.append(pair)
     return pairs, len(skipped_words)
+
+
+def without_stress(phones: Sequence[str]) -> list[str]:
+    """ARPAbet phones with the 0/1/2 stress digits of vowels removed (AH0 -> AH)."""
+    return [_STRESS.sub("", phone) for phone in phones]
 
 
 def write_cmudict_splits(directory: str | Path, *, strip_stress: bool = False) -> dict:

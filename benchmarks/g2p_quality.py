@@ -1,0 +1,140 @@
+"""G2P quality per model configuration on the CMUdict hash split, within a training budget.
+
+    .venv/bin/python benchmarks/g2p_quality.py [--budget-minutes 7] [--variants plain,bi-lstm,...]
+    .venv/bin/python benchmarks/g2p_quality.py --variants best --budget-minutes 60
+    .venv/bin/python benchmarks/g2p_quality.py --render      # the markdown table of all results so far
+
+Each variant is the default G2P config (pipelines/configs/g2p_cmudict.json) with a few fields
+changed, except ``best`` (pipelines/configs/g2p_cmudict_attention.json as it is). It trains with
+``max_train_minutes`` = the budget (epochs are capped by time, early stopping still applies),
+is exported, and is scored with ONNX Runtime on the 6,355 test words: greedy and beam 5,
+stress kept and stress stripped. The models are trained WITH stress; "stripped" removes the
+0/1/2 digits from predictions and references at scoring time (references that become equal
+merge). Multi-reference: a word is right when it matches any pronunciation; PER uses the
+closest. Results accumulate in benchmarks/g2p_quality.json; ``--render`` prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+
+BASE_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict.json"
+BEST_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict_attention.json"
+RESULTS = REPO / "benchmarks" / "g2p_quality.json"
+VARIANTS = {
+    "plain": ("LSTM (the 2014 model)", {}),
+    "bi-lstm": ("bi-LSTM, dense bridge", {"bidirectional": True}),
+    "bi-lstm-sum": ("bi-LSTM, sum bridge", {"bidirectional": True, "bridge": "sum"}),
+    "bi-lstm-bahdanau": ("bi-LSTM + Bahdanau", {"bidirectional": True, "attention": "bahdanau"}),
+    "bi-lstm-luong": ("bi-LSTM + Luong (general)", {"bidirectional": True, "attention": "luong"}),
+    "bi-gru-luong": ("bi-GRU + Luong (general)", {"bidirectional": True, "attention": "luong", "cell": "gru"}),
+    "best": ("g2p_cmudict_attention.json", None),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="plain,bi-lstm,bi-lstm-sum,bi-lstm-bahdanau,bi-lstm-luong,bi-gru-luong",
+                        help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    parser.add_argument("--budget-minutes", type=float, default=7.0, help="training wall-clock budget per variant")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality", help="run and export directories")
+    parser.add_argument("--render", action="store_true", help="only print the table of benchmarks/g2p_quality.json")
+    args = parser.parse_args()
+    if not args.render:
+        names = args.variants.split(",")
+        unknown = [n for n in names if n not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+        import_tensorflow_quietly()
+        for name in names:
+            result = run_variant(name, args.budget_minutes, args.beam, args.out)
+            results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+            results[name] = result
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(json.loads(RESULTS.read_text())))
+    return 0
+
+
+def run_variant(name: str, budget_minutes: float, beam: int, out: Path) -> dict:
+    from keras_s2s import Seq2SeqConfig, train_model
+    from keras_s2s.decoding import Beam, Greedy
+    from keras_s2s.export import export_run
+    from keras_s2s.runtime import load_translator
+
+    label, overrides = VARIANTS[name]
+    if overrides is None:
+        config = Seq2SeqConfig.from_json(BEST_CONFIG)
+    else:
+        config = Seq2SeqConfig.from_json(BASE_CONFIG).replace(epochs=100, **overrides)
+    config = config.replace(max_train_minutes=budget_minutes)
+    print(f"\n=== {name}: {label}, budget {budget_minutes:g} min", flush=True)
+    summary = train_model(config, out / name, overwrite=True, verbose=2)
+    export_dir = out / f"{name}-export"
+    if export_dir.exists():
+        import shutil
+
+        shutil.rmtree(export_dir)
+    export_run(out / name, export_dir)
+    translator = load_translator(export_dir, "onnx")
+    test_file = Seq2SeqConfig.from_json(out / name / "config.json").test_file
+    scores = {}
+    for strategy_name, strategy in (("greedy", Greedy()), (f"beam{beam}", Beam(width=beam))):
+        started = time.perf_counter()
+        scores[strategy_name] = score(translator, test_file, strategy)
+        scores[strategy_name]["decode_seconds"] = time.perf_counter() - started
+        print(f"{name} {strategy_name}: {json.dumps(scores[strategy_name])}", flush=True)
+    return {
+        "label": label,
+        "config": overrides if overrides is not None else str(BEST_CONFIG.relative_to(REPO)),
+        "budget_minutes": budget_minutes,
+        "parameters": summary["parameters"],
+        "epochs_run": summary["epochs_run"],
+        "best_epoch": summary["best_epoch"],
+        "train_seconds": summary["wall_seconds"],
+        "target_tokens_per_second": summary["target_tokens_per_second"],
+        "scores": scores,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def score(translator, test_file: str, strategy) -> dict:
+    """WER/PER on ``test_file`` with stress kept and stripped (multi-reference)."""
+    from keras_s2s.evaluation import evaluate
+
+    kept = evaluate(translator, test_file, strategy=strategy, batch_size=256)
+    stripped = evaluate(translator, test_file, strategy=strategy, batch_size=256, strip_stress=True)
+    return {"words": kept["sources"], "wer": kept["wer"], "per": kept["per"],
+            "wer_stripped": stripped["wer"], "per_stripped": stripped["per"]}
+
+
+def render(results: dict) -> str:
+    rows = [
+        "| config | parameters | budget (min) | epochs (best) | train wall (s) | target tokens/s "
+        "| WER greedy | WER beam | PER beam | WER greedy, no stress | WER beam, no stress | PER beam, no stress |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results.values():
+        greedy = result["scores"]["greedy"]
+        beam = next(v for k, v in result["scores"].items() if k.startswith("beam"))
+        rows.append(
+            f"| {result['label']} | {result['parameters']:,} | {result['budget_minutes']:g} "
+            f"| {result['epochs_run']} ({result['best_epoch']}) | {result['train_seconds']:.0f} "
+            f"| {result['target_tokens_per_second']:,.0f} | {greedy['wer']:.2%} | {beam['wer']:.2%} "
+            f"| {beam['per']:.2%} | {greedy['wer_stripped']:.2%} | {beam['wer_stripped']:.2%} "
+            f"| {beam['per_stripped']:.2%} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
