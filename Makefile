@@ -1,11 +1,12 @@
 # Two entry points (see README): `make demo` and `make test`. Both create .venv/ with
 # python3 -m venv and install the package from pyproject.toml, reusing a complete venv.
+# `make test-fast`: the tests not marked slow (nothing trains or exports), under a minute.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.keras-s2s-installed
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test test-fast venv clean-venv
 
 venv: $(STAMP)
 
@@ -21,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,7 +10,9 @@
 Options may come before, between or after the positional arguments.
 
 Importing this module imports neither TensorFlow nor Keras: ``--runtime onnx`` runs where
-TensorFlow is not installed. Failures print one line on stderr and return a non-zero code.
+TensorFlow is not installed. Failures print one line on stderr and return a non-zero code:
+1 for a user error (bad input, option or file), 2 for bad usage (argparse), 70 (EX_SOFTWARE)
+for an internal error, i.e. a bug (KERAS_S2S_DEBUG=1 shows its traceback), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from keras_s2s.constants import UNK_TOKEN
 from keras_s2s.errors import KerasS2SError
 
 _SPLITS = ("train", "validation", "test")
@@ -50,7 +53,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise
         print(f"keras-s2s: internal error: {type(err).__name__}: {err} (set KERAS_S2S_DEBUG=1 for the traceback)",
               file=sys.stderr)
-        return 1
+        return 70  # EX_SOFTWARE: a bug, distinct from a user error (1)
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -177,11 +180,16 @@ def _translate(args: argparse.Namespace) -> int:
             if not translator.source.spec.tokenize(text):
                 raise KerasS2SError(f"--plot-attention: input {number} ({text!r}) has no tokens, so nothing to plot")
             attention_maps.append(translator.attention_map(text, strategy=strategy))
-    results = translator.translate_nbest(texts, batch_size=args.batch_size, strategy=strategy)
-    for text, hypotheses in zip(texts, results):
+    results = translator.translate_inputs(texts, batch_size=args.batch_size, strategy=strategy)
+    for number, (text, result) in enumerate(zip(texts, results), start=1):
+        _warn_about_input(number, result)
+        hypotheses = result.hypotheses
         if args.json:
             listed = [{"output": h.text, "score": float(h.score), "log_prob": float(h.log_prob)} for h in hypotheses]
-            print(json.dumps({"input": text, "hypotheses": listed}, ensure_ascii=False))
+            print(json.dumps({
+                "input": text, "hypotheses": listed,
+                "unknown_tokens": result.source.unknown_tokens, "truncated": result.source.truncated,
+            }, ensure_ascii=False))
         elif args.nbest:
             # An input without tokens has one empty translation: repeat it so every input has K lines.
             hypotheses = hypotheses + hypotheses[-1:] * (args.nbest - len(hypotheses))
@@ -224,6 +232,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"CER:               {scores['cer']:.4f}  (character edit distance / reference characters)")
     print(f"BLEU:              {scores['bleu']:.2f}  (sacrebleu corpus BLEU, 0-100; {scores['bleu_signature']})")
     print(f"chrF:              {scores['chrf']:.2f}  (sacrebleu corpus chrF, 0-100; {scores['chrf_signature']})")
+    print(f"unknown tokens:    {scores['unknown_source_tokens']} source tokens mapped to {UNK_TOKEN}, "
+          f"in {scores['sources_with_unknown_tokens']} of {scores['sources']} distinct sources")
+    print(f"truncated:         {scores['sources_truncated']} of {scores['sources']} distinct sources "
+          f"(longer than the model's maximum of {scores['max_source_length']} source tokens; it read the first ones)")
     return 0
 
 
@@ -236,6 +248,26 @@ def _export(args: argparse.Namespace) -> int:
 
 
 # --- helpers -------------------------------------------------------------------------
+def _warn_about_input(number: int, result) -> None:
+    """One stderr line per thing the model could not read of input ``number`` (a
+    ``TranslatedInput``): source tokens mapped to UNK, tokens past the maximum source length."""
+    source = result.source
+    where = f"keras-s2s: warning: input {number} {_preview(result.text)!r}"
+    if source.truncated:
+        kept = len(source.tokens)
+        print(f"{where}: {source.length} source tokens, more than the model's maximum of {kept}; "
+              f"translated the first {kept} only", file=sys.stderr)
+    if source.unknown_tokens:
+        count, shown = len(source.unknown_tokens), source.unknown_tokens[:10]
+        listed = ", ".join(repr(token) for token in shown) + (", ..." if count > len(shown) else "")
+        plural = "s" if count > 1 else ""
+        print(f"{where}: {count} unknown source token{plural} mapped to {UNK_TOKEN}: {listed}", file=sys.stderr)
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _load_tensorflow() -> None:
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 

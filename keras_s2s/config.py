@@ -110,7 +110,10 @@ class Seq2SeqConfig:
             value = getattr(self, name)
             if value is None:
                 continue
-            if math.isnan(value) or (low is not None and value < low) or (high is not None and value > high):
+            # isinstance first: math.isnan(int) overflows for ints beyond float range (10**400)
+            if (isinstance(value, float) and math.isnan(value)) or (low is not None and value < low) or (
+                high is not None and value > high
+            ):
                 raise ConfigError(
                     f"config field '{name}': expected a value in {_describe_range(low, high)}, "
                     f"got {value!r}"
@@ -181,6 +184,8 @@ class Seq2SeqConfig:
             values = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+        except (ValueError, RecursionError) as err:  # an integer of over 4300 digits; arrays nested too deep
+            raise ConfigError(f"{path}: unreadable JSON: {err}") from None
         return cls.from_dict(values, origin=str(path))
 
     def replace(self, **changes: Any) -> "Seq2SeqConfig":

@@ -29,8 +29,10 @@ def evaluate(
     references before scoring (how CMUdict G2P results are usually published); references
     that become equal merge. Returns ``token_accuracy``, ``sequence_accuracy``, ``wer``, ``per``, ``cer``,
     ``bleu``, ``chrf`` (sacrebleu, corpus level, 0-100, on detokenized text) with their
-    sacrebleu signatures, ``strategy`` (``describe_strategy``), ``sources``, ``pairs`` and the
-    file's line report.
+    sacrebleu signatures, ``strategy`` (``describe_strategy``), ``sources``, ``pairs``, the
+    file's line report, and what the model could not read: ``unknown_source_tokens`` (source
+    tokens mapped to UNK, over the distinct sources), ``sources_with_unknown_tokens`` and
+    ``sources_truncated`` (longer than ``max_source_length``: the model reads the first ones).
     """
     pairs, report = read_parallel_tsv(
         path, translator.source.spec, translator.target.spec, skip_malformed=skip_malformed
@@ -42,7 +44,8 @@ def evaluate(
         references.setdefault(pair.source_tokens, []).append(pair.target_tokens)
     sources = list(references)
     reference_sets = [references[s] for s in sources]
-    predictions = translator.translate_tokens(sources, batch_size=batch_size, strategy=strategy)
+    read = [translator.read_source(s) for s in sources]
+    predictions = translator.translate_tokens([r.tokens for r in read], batch_size=batch_size, strategy=strategy)
     if strip_stress:
         predictions = [without_stress(p) for p in predictions]
         reference_sets = [sorted({tuple(without_stress(r)) for r in refs}) for refs in reference_sets]
@@ -60,6 +63,10 @@ def evaluate(
         "stress": "stripped" if strip_stress else "kept",
         "sources": len(sources),
         "pairs": len(pairs),
+        "unknown_source_tokens": sum(len(r.unknown_tokens) for r in read),
+        "sources_with_unknown_tokens": sum(1 for r in read if r.unknown_tokens),
+        "sources_truncated": sum(1 for r in read if r.truncated),
+        "max_source_length": translator.max_source_length,
         "data": report.to_dict(),
     }
 

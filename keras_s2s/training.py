@@ -104,6 +104,12 @@ def train_model(
     )
 
     # 6. Keep the best epoch's weights as the final model; plot the history.
+    if not run.checkpoint.is_file():
+        raise KerasS2SError(
+            f"training diverged: val_loss was not finite in any of {len(history.history['val_loss'])} epoch(s), "
+            f"so no checkpoint was saved in {run.checkpoint.parent}; lower learning_rate (now {config.learning_rate}) "
+            "or set clipnorm"
+        )
     model.trainer.load_weights(run.checkpoint)
     model.trainer.save(run.model)
     plot_learning_curves(run.history, run.learning_curves)

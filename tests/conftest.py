@@ -41,6 +41,7 @@ def write_text(write_bytes):
 
 
 def _train_with_the_cli(config: Path, run_dir: Path):
+    import keras_s2s.training  # noqa: F401  imported before the redirect, so a default bound to the old stdout shows
     from keras_s2s.cli import main
 
     stdout = io.StringIO()
@@ -69,3 +70,16 @@ def trained_toy_run(trained_toy):
     run_dir, code, output = trained_toy
     assert code == 0, f"toy training failed:\n{output[-2000:]}"
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_toy(trained_toy, tmp_path_factory):
+    """The toy run exported once (SavedModel + ONNX), shared by every test that only reads it
+    (copy it before changing it)."""
+    from keras_s2s.export import export_run
+
+    run_dir, code, output = trained_toy
+    assert code == 0, f"toy training failed:\n{output[-2000:]}"
+    out = tmp_path_factory.mktemp("toy_export") / "toy"
+    export_run(run_dir, out)
+    return out

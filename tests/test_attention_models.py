@@ -129,6 +129,7 @@ def test_attention_models_save_and_reload_with_identical_outputs(tmp_path, name)
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bi-bahdanau", "bi-luong"])
 def test_attention_models_train_under_xla(name):
     """A Dense inside the Bahdanau loop once made the XLA gradient fail to compile."""
@@ -167,13 +168,25 @@ def test_bidirectional_state_of_a_right_padded_source_equals_the_unpadded_source
         np.testing.assert_allclose(np.asarray(padded[name]), np.asarray(unpadded[name]), atol=1e-6, err_msg=name)
 
 
-def test_the_backward_direction_reads_the_first_token(bidirectional_model):
-    """A bidirectional state changes with the first token more than a forward-only one would
-    need: both ends of the source reach the bridged state."""
-    _, model = bidirectional_model
-    first = model.encoder({SOURCE_IDS: tf.constant([[4, 5, 6, 7]], tf.int32)})
-    changed = model.encoder({SOURCE_IDS: tf.constant([[8, 5, 6, 7]], tf.int32)})
-    assert max(float(np.abs(np.asarray(first[n]) - np.asarray(changed[n])).max()) for n in first) > 1e-5
+@pytest.mark.parametrize("direction", ["forward_layer", "backward_layer"])
+def test_each_direction_reaches_the_bridged_state_of_its_layer(bidirectional_model, direction):
+    """Zeroing one direction's weights changes every state bridged from that layer: a bridge
+    that dropped the backward (or forward) states would not notice."""
+    fields, model = bidirectional_model
+    source = {SOURCE_IDS: tf.constant([[4, 5, 6, 7]], tf.int32)}
+    before = {n: np.asarray(v) for n, v in model.encoder(source).items()}
+    for layer in range(fields["num_layers"]):
+        weights = getattr(model.encoder.get_layer(f"bidirectional_{layer}"), direction).weights
+        saved = [w.numpy() for w in weights]
+        try:
+            for weight in weights:
+                weight.assign(tf.zeros_like(weight))
+            after = model.encoder(source)
+        finally:
+            for weight, value in zip(weights, saved):
+                weight.assign(value)
+        for name in (n for n in before if n.endswith(f"_{layer}")):
+            assert np.abs(np.asarray(after[name]) - before[name]).max() > 1e-5, f"{direction} {layer}: {name}"
 
 
 def test_sum_bridge_adds_forward_and_backward_states():

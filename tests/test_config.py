@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import CONFIG_DIR
+from conftest import CONFIG_DIR, REPO_ROOT
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.errors import ConfigError
 from keras_s2s.tokenization import TextSpec
@@ -84,8 +84,11 @@ def test_shipped_config_loads_and_round_trips(path, tmp_path):
     assert Seq2SeqConfig.from_json(copy) == config
 
 
-def test_the_toy_config_is_shipped():
-    assert (CONFIG_DIR / "toy.json").is_file()
+def test_every_config_the_readme_names_is_shipped():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"pipelines/configs/([\w.-]+\.json)", readme))
+    assert {"toy.json", "g2p_cmudict.json"} <= named
+    assert named <= {path.name for path in CONFIG_DIR.glob("*.json")}
 
 
 # --- invalid values: the message names the field and what is allowed --------------------

@@ -64,16 +64,48 @@ EXPORT_CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(EXPORT_CASES), ids=str)
-def exported_pair(request, tmp_path_factory):
-    """(run_dir, export_dir) for one cell type, layer count and encoder/attention kind."""
+@pytest.fixture(scope="module")
+def export_case(tmp_path_factory):
+    """export_case(name) -> (run_dir, export_dir) of EXPORT_CASES[name], exported once per module.
+    Tests that change an export work on a copy."""
     from keras_s2s.export import export_run
 
-    cell, layers, fields = EXPORT_CASES[request.param]
-    base = tmp_path_factory.mktemp(request.param)
-    run_dir = make_untrained_run(base / "run", cell, layers, **fields)
-    export_run(run_dir, base / "export")
-    return run_dir, base / "export"
+    done: dict[str, tuple[Path, Path]] = {}
+
+    def export(name: str) -> tuple[Path, Path]:
+        if name not in done:
+            cell, layers, fields = EXPORT_CASES[name]
+            base = tmp_path_factory.mktemp(name)
+            run_dir = make_untrained_run(base / "run", cell, layers, **fields)
+            export_run(run_dir, base / "export")
+            done[name] = run_dir, base / "export"
+        return done[name]
+
+    return export
+
+
+@pytest.fixture(scope="module", params=list(EXPORT_CASES), ids=str)
+def exported_pair(request, export_case):
+    """(run_dir, export_dir) for one cell type, layer count and encoder/attention kind."""
+    return export_case(request.param)
+
+
+# Checks of the export format that do not depend on the cell type run on one case: the one
+# with the most tensors (states, memory, source_mask, attention_weights).
+ONE_CASE = "bi-lstm-luong"
+
+
+@pytest.fixture(scope="module")
+def exported_one(export_case):
+    """(run_dir, export_dir) of ONE_CASE."""
+    return export_case(ONE_CASE)
+
+
+@pytest.fixture(scope="module")
+def pair_translators(exported_pair):
+    """The Keras (run), SavedModel and ONNX (export) translators of ``exported_pair``, loaded once."""
+    run_dir, export_dir = exported_pair
+    return {"keras": load_translator(run_dir, "keras"), **{rt: load_translator(export_dir, rt) for rt in ("savedmodel", "onnx")}}
 
 
 def random_source_ids(rng, batch: int, length: int, vocab_size: int) -> np.ndarray:
@@ -87,10 +119,8 @@ def random_source_ids(rng, batch: int, length: int, vocab_size: int) -> np.ndarr
 # --- parity -------------------------------------------------------------------------------
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("length", [2, 7])
-def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(exported_pair, batch, length):
-    run_dir, export_dir = exported_pair
-    translators = {rt: load_translator(export_dir, rt) for rt in ("savedmodel", "onnx")}
-    translators["keras"] = load_translator(run_dir, "keras")
+def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(pair_translators, batch, length):
+    translators = pair_translators
     rng = np.random.default_rng(batch * 10 + length)
     source_ids = random_source_ids(rng, batch, length, len(translators["keras"].source.vocab))
     tokens = rng.integers(4, len(translators["keras"].target.vocab), size=(batch, 1), dtype=np.int32)
@@ -117,15 +147,21 @@ def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(exp
         np.testing.assert_allclose(logits, keras_logits, atol=ATOL, err_msg=f"{runtime} decoder logits")
 
 
-@pytest.fixture(params=["plain", "attention"])
-def trained_toy_export(request, tmp_path):
-    """(run directory, export directory) of the trained toy model: plain LSTM, or bi-LSTM + Bahdanau."""
+@pytest.fixture(scope="module")
+def exported_toy_attention(trained_toy_attention_run, tmp_path_factory):
     from keras_s2s.export import export_run
 
-    fixture = {"plain": "trained_toy_run", "attention": "trained_toy_attention_run"}[request.param]
-    run_dir = request.getfixturevalue(fixture)
-    export_run(run_dir, tmp_path / "export")
-    return run_dir, tmp_path / "export"
+    out = tmp_path_factory.mktemp("toy_attention_export") / "export"
+    export_run(trained_toy_attention_run, out)
+    return out
+
+
+@pytest.fixture(scope="module", params=["plain", "attention"])
+def trained_toy_export(request, trained_toy):
+    """(run directory, export directory) of the trained toy model: plain LSTM, or bi-LSTM + Bahdanau."""
+    if request.param == "plain":
+        return trained_toy[0], request.getfixturevalue("exported_toy")
+    return request.getfixturevalue("trained_toy_attention_run"), request.getfixturevalue("exported_toy_attention")
 
 
 @pytest.mark.parametrize("strategy", [Greedy(), Beam(width=3, nbest=2, length_penalty=0.6)], ids=["greedy", "beam3"])
@@ -163,9 +199,13 @@ def test_a_reversed_source_model_translates_the_same_from_every_runtime(tmp_path
 
 
 # --- serving without keras_s2s -------------------------------------------------------------
-def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(exported_pair):
-    run_dir, export_dir = exported_pair
-    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_case):
+    # Every case in one process: one TensorFlow import instead of one per case.
+    exports = {name: export_case(name) for name in EXPORT_CASES}
+    graphs = []
+    for _, export_dir in exports.values():
+        metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+        graphs.append([str(export_dir / metadata["graphs"][g]["savedmodel"]) for g in ("encoder", "decoder")])
     script = textwrap.dedent(
         f"""
         import json, os, sys
@@ -173,32 +213,33 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(exported_
         sys.modules["keras"] = None       # any import of keras or keras_s2s would now fail
         sys.modules["keras_s2s"] = None
         import tensorflow as tf
-        encoder = tf.saved_model.load({str(export_dir / metadata["graphs"]["encoder"]["savedmodel"])!r})
-        decoder = tf.saved_model.load({str(export_dir / metadata["graphs"]["decoder"]["savedmodel"])!r})
-        states = encoder.signatures["serving_default"](source_ids=tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32))
-        outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
-        print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs}}.items()}}))
+        for encoder_dir, decoder_dir in json.loads(sys.argv[1]):
+            encoder = tf.saved_model.load(encoder_dir)
+            decoder = tf.saved_model.load(decoder_dir)
+            states = encoder.signatures["serving_default"](source_ids=tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32))
+            outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
+            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs}}.items()}}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(graphs)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    served = {k: np.array(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    lines = done.stdout.strip().splitlines()[-len(exports):]
+    assert len(lines) == len(exports), done.stdout[-2000:]
 
-    keras_translator = load_translator(run_dir, "keras")
-    state = keras_translator.encode(np.array([[5, 6, 7], [8, 0, 0]], np.int32))
-    logits, next_state = keras_translator.step(np.full((2, 1), SOS_ID, np.int32), state)
-    np.testing.assert_allclose(served["logits"], logits, atol=ATOL)
-    for name in state:
-        np.testing.assert_allclose(served[name], state[name], atol=ATOL)
-    for carry in keras_translator.decoding.carries:
-        if carry.update_from is not None:
-            np.testing.assert_allclose(served[carry.update_from], next_state[carry.input], atol=ATOL)
+    for (name, (run_dir, _)), line in zip(exports.items(), lines, strict=True):
+        served = {k: np.array(v) for k, v in json.loads(line).items()}
+        keras_translator = load_translator(run_dir, "keras")
+        state = keras_translator.encode(np.array([[5, 6, 7], [8, 0, 0]], np.int32))
+        logits, next_state = keras_translator.step(np.full((2, 1), SOS_ID, np.int32), state)
+        np.testing.assert_allclose(served["logits"], logits, atol=ATOL, err_msg=name)
+        for state_name in state:
+            np.testing.assert_allclose(served[state_name], state[state_name], atol=ATOL, err_msg=name)
+        for carry in keras_translator.decoding.carries:
+            if carry.update_from is not None:
+                np.testing.assert_allclose(served[carry.update_from], next_state[carry.input], atol=ATOL, err_msg=name)
 
 
-def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(trained_toy_run, tmp_path):
-    from keras_s2s.export import export_run
-
-    export_run(trained_toy_run, tmp_path / "toy")
+def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy):
     script = textwrap.dedent(
         """
         import sys
@@ -210,13 +251,13 @@ def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(trained_toy_r
         sys.exit(code)
         """
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "toy")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, str(exported_toy)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["나는 집에 간다", "감사합니다"]
 
 
-def test_saved_model_cli_lists_the_documented_signatures(exported_pair):
-    _, export_dir = exported_pair
+def test_saved_model_cli_lists_the_documented_signatures(exported_one):
+    _, export_dir = exported_one
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
     cli = Path(sys.executable).with_name("saved_model_cli")
     for graph in ("encoder", "decoder"):
@@ -234,10 +275,10 @@ def test_saved_model_cli_lists_the_documented_signatures(exported_pair):
 
 
 # --- artifacts ----------------------------------------------------------------------------
-def test_export_layout_metadata_and_checksums(exported_pair):
+def test_export_layout_metadata_and_checksums(exported_one):
     import onnx
 
-    run_dir, export_dir = exported_pair
+    run_dir, export_dir = exported_one
     config = Seq2SeqConfig.from_json(run_dir / "config.json")
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
     assert metadata["version"] == 1
@@ -266,12 +307,13 @@ def test_export_layout_metadata_and_checksums(exported_pair):
     assert 'base_path: "/models/export/encoder"' in (export_dir / "models.config").read_text()
 
 
-def test_reexport_adds_the_next_version_beside_the_old_one_without_touching_it(tmp_path):
+def test_reexport_adds_the_next_version_beside_the_old_one_without_touching_it(export_case, tmp_path):
+    import shutil
+
     from keras_s2s.export import export_run
 
-    run_dir = make_untrained_run(tmp_path / "run", "gru", 1)
-    export_dir = tmp_path / "export"
-    export_run(run_dir, export_dir)
+    run_dir, first_export = export_case("gru-1layer")
+    export_dir = Path(shutil.copytree(first_export, tmp_path / "export"))  # version 1
     layout = ExportLayout(export_dir)
     version_1 = {p: sha256_of(p) for g in ("encoder", "decoder") for p in layout.files_under(layout.savedmodel_dir(g, 1))}
     mtimes = {p: p.stat().st_mtime_ns for p in version_1}
@@ -305,9 +347,10 @@ def test_a_crash_during_export_leaves_no_export_that_loads(tmp_path, monkeypatch
 
 
 # --- bad input ----------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["lstm-1layer", ONE_CASE])
 @pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
-def test_bad_feeds_are_rejected_with_the_tensor_named(exported_pair, runtime):
-    _, export_dir = exported_pair
+def test_bad_feeds_are_rejected_with_the_tensor_named(export_case, case, runtime):
+    _, export_dir = export_case(case)
     translator = load_translator(export_dir, runtime)
     vocab_size = len(translator.source.vocab)
     with pytest.raises(InputError, match=r"encoder input 'source_ids': expected dtype int32, got float32"):
@@ -330,10 +373,10 @@ def test_bad_feeds_are_rejected_with_the_tensor_named(exported_pair, runtime):
         translator.step(np.array([[SOS_ID], [SOS_ID]], np.int32), state)
 
 
-def test_the_savedmodel_itself_rejects_out_of_vocabulary_ids_for_tf_serving_clients(exported_pair):
+def test_the_savedmodel_itself_rejects_out_of_vocabulary_ids_for_tf_serving_clients(exported_one):
     import tensorflow as tf
 
-    _, export_dir = exported_pair
+    _, export_dir = exported_one
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
     vocab_size = metadata["graphs"]["encoder"]["inputs"][0]["id_range"][1]
     encoder = tf.saved_model.load(str(export_dir / metadata["graphs"]["encoder"]["savedmodel"]))
@@ -344,13 +387,10 @@ def test_the_savedmodel_itself_rejects_out_of_vocabulary_ids_for_tf_serving_clie
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
-def test_missing_or_corrupted_export_files_are_named(tmp_path, runtime):
+def test_missing_or_corrupted_export_files_are_named(export_case, tmp_path, runtime):
     import shutil
 
-    from keras_s2s.export import export_run
-
-    run_dir = make_untrained_run(tmp_path / "run", "lstm", 1)
-    export_run(run_dir, tmp_path / "export")
+    shutil.copytree(export_case("lstm-1layer")[1], tmp_path / "export")
     layout = ExportLayout(tmp_path / "export")
     victim = layout.onnx_file("decoder") if runtime == "onnx" else layout.savedmodel_dir("decoder", 1) / "saved_model.pb"
 
@@ -388,14 +428,3 @@ def test_cli_export_then_translate_with_both_runtimes(trained_toy_run, tmp_path,
     assert main(["translate", str(out), "I go home", "--runtime", "keras"]) == 1
     assert main(["translate", str(trained_toy_run), "x", "--runtime", "onnx"]) == 1
     assert "export it first" in capsys.readouterr().err
-
-
-def test_importing_the_package_and_the_cli_imports_neither_tensorflow_nor_keras():
-    script = (
-        "import sys, keras_s2s, keras_s2s.cli, keras_s2s.runtime\n"
-        "from keras_s2s import Seq2SeqConfig, Vocabulary, load_translator, greedy_decode\n"
-        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text', 'tf2onnx') if m in sys.modules)\n"
-        "assert not heavy, heavy\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]

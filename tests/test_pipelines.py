@@ -64,7 +64,7 @@ def test_pipelines_train_help_runs_as_a_module():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.train", "--help"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "--config" in result.stdout and "--out" in result.stdout and "--overwrite" in result.stdout

@@ -21,15 +21,13 @@ def test_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one():
 
 
 @pytest.mark.slow
-def test_the_plain_onnxruntime_snippet_decodes_like_the_translator(trained_toy_run, tmp_path):
-    from keras_s2s.export import export_run
+def test_the_plain_onnxruntime_snippet_decodes_like_the_translator(exported_toy):
     from keras_s2s.runtime import load_translator
 
-    export_run(trained_toy_run, tmp_path / "toy")
     snippet = README.split("### ONNX Runtime, without TensorFlow", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    snippet = snippet.replace('root = "exported/g2p_cmudict"', f"root = {str(tmp_path / 'toy')!r}")
+    snippet = snippet.replace('root = "exported/g2p_cmudict"', f"root = {str(exported_toy)!r}")
     snippet = re.sub(r"source_tokens = .*", 'source_tokens = "i go home".split()', snippet)
     blocked = "import sys\nsys.modules['tensorflow'] = None\nsys.modules['keras_s2s'] = None\n"
-    done = subprocess.run([sys.executable, "-c", blocked + snippet], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", blocked + snippet], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == load_translator(tmp_path / "toy", "onnx").translate(["I go home"])[0] == "나는 집에 간다"
+    assert done.stdout.strip() == load_translator(exported_toy, "onnx").translate(["I go home"])[0] == "나는 집에 간다"

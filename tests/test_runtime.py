@@ -1,7 +1,10 @@
-"""resolve_runtime decides, from file names alone, which runtime serves a path (no TensorFlow)."""
+"""resolve_runtime decides, from file names alone, which runtime serves a path (no TensorFlow);
+importing the package, its CLI and its runtimes loads no TensorFlow either."""
 
 import hashlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -61,3 +64,14 @@ def test_sha256_of_matches_hashlib(tmp_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(bytes(range(256)) * 5000)
     assert sha256_of(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_importing_the_package_and_the_cli_imports_neither_tensorflow_nor_keras():
+    script = (
+        "import sys, keras_s2s, keras_s2s.cli, keras_s2s.runtime\n"
+        "from keras_s2s import Seq2SeqConfig, Vocabulary, load_translator, greedy_decode\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text', 'tf2onnx') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

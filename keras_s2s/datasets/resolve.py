@@ -3,8 +3,8 @@
 - ``cmudict``: the CMUdict G2P splits are written into the run's data directory.
 - ``toy``: the packaged toy file serves as all three splits (it is meant to be memorised).
 - ``tsv``: the user's files. Without a validation file, ``validation_percent`` of the
-  training sources (by sha1 hash, so all lines of one source stay together) are held out
-  and both parts are written into the run's data directory.
+  training sources (by a salted sha1 hash, so all lines of one source stay together, and
+  never none) are held out and both parts are written into the run's data directory.
 
 Every file is read and checked by ``keras_s2s.tsv.read_parallel_tsv`` first, so a bad line
 is reported against the user's own file and line number.
@@ -22,6 +22,8 @@ from keras_s2s.datasets.splits import hash_bucket
 from keras_s2s.datasets.toy import TOY_TSV
 from keras_s2s.errors import DataError
 from keras_s2s.tsv import Pair, TsvReport, read_parallel_tsv, write_tsv
+
+HOLDOUT_SALT = "keras-s2s-holdout:"
 
 
 @dataclasses.dataclass
@@ -54,8 +56,11 @@ def dataset_files(config: Seq2SeqConfig, data_dir: str | Path) -> DatasetFiles:
         pairs, reports["train_file"] = read_parallel_tsv(
             train, config.source_spec(), config.target_spec(), skip_malformed=config.skip_malformed
         )
-        train, validation = _write_holdout(pairs, config.validation_percent, data_dir)
-        notes["holdout"] = f"validation = {config.validation_percent}% of the training sources, by sha1 hash"
+        train, validation = _write_holdout(pairs, config.validation_percent, data_dir, train)
+        notes["holdout"] = (
+            f"validation = {config.validation_percent}% of the training sources, by a salted sha1 hash "
+            "(at least one source)"
+        )
     for split, path in (("train", train), ("validation", validation), ("test", test)):
         if path is not None:
             reports[split] = check_file(config, path)
@@ -77,13 +82,35 @@ def check_file(config: Seq2SeqConfig, path: Path) -> TsvReport:
     return report
 
 
-def _write_holdout(pairs: list[Pair], validation_percent: int, data_dir: Path) -> tuple[Path, Path]:
+def _write_holdout(pairs: list[Pair], validation_percent: int, data_dir: Path, origin: Path) -> tuple[Path, Path]:
+    held_out = holdout_sources([pair.source for pair in pairs], validation_percent, origin=origin)
     train_rows, validation_rows = [], []
     for pair in pairs:
-        held_out = hash_bucket(pair.source) >= 100 - validation_percent
-        (validation_rows if held_out else train_rows).append((pair.source, pair.target))
+        (validation_rows if pair.source in held_out else train_rows).append((pair.source, pair.target))
     data_dir.mkdir(parents=True, exist_ok=True)
     train, validation = data_dir / "train.tsv", data_dir / "validation.tsv"
     write_tsv(train, train_rows)
     write_tsv(validation, validation_rows)
     return train, validation
+
+
+def holdout_sources(sources: list[str], validation_percent: int, *, origin: Path | str = "training file") -> set[str]:
+    """The sources held out for validation: those whose salted hash bucket is in the top
+    ``validation_percent`` of 100, so all lines of a source stay together.
+
+    The salt keeps the hold-out independent of the built-in splits (which use the unsalted
+    hash): a ``train.tsv`` written by the CMUdict dataset holds only buckets below 90, and an
+    unsalted rule would hold out nothing. A file with few sources may by chance have none
+    in range; then the one with the highest salted hash is held out, so the hold-out is never
+    empty. One distinct source cannot be split: a DataError says what to do.
+    """
+    distinct = sorted(set(sources))
+    if len(distinct) < 2:
+        raise DataError(
+            f"{origin}: cannot hold out validation sources from {len(distinct)} distinct source(s); "
+            "set validation_file (or --validation-file) to a separate file"
+        )
+    salted = {source: hash_bucket(HOLDOUT_SALT + source, buckets=1 << 32) for source in distinct}
+    threshold = (1 << 32) * (100 - validation_percent) // 100
+    held_out = {source for source, value in salted.items() if value >= threshold}
+    return held_out or {max(distinct, key=salted.__getitem__)}

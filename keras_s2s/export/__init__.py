@@ -6,7 +6,9 @@ Writes are atomic: everything is built in a hidden sibling directory and renamed
 place; when versions already exist, the new ``encoder/N`` and ``decoder/N`` are moved in
 beside them (older versions are never touched) and ``assets/`` (with metadata.json) is
 replaced last, so a crash at any point leaves either the previous export or one without
-metadata, which the runtimes refuse to load.
+metadata, which the runtimes refuse to load. An error raised while publishing moves
+everything back (the previous export loads again); the hidden directories of an export
+that was killed are deleted by the next export into the same place.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
-import json
 import os
+import re
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -93,7 +96,8 @@ def export_models(
     models = {"encoder": encoder, "decoder": decoder}
     graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder}
     target.path.parent.mkdir(parents=True, exist_ok=True)
-    staging = ExportLayout(target.path.parent / f".{target.path.name}.staging-{uuid.uuid4().hex[:8]}")
+    _remove_abandoned_work_dirs(target)
+    staging = ExportLayout(_work_dir(target, "staging"))
     seconds: dict[str, float] = {}
     try:
         clock = time.perf_counter()
@@ -111,7 +115,7 @@ def export_models(
         config.to_json(staging.config)
         staging.models_config.write_text(serving_config(target.path.name), encoding="utf-8")
         metadata = _metadata(staging, target.path.name, version, config, signatures)
-        staging.metadata.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
             **{f"onnx/{g}.onnx": _size(staging, staging.onnx_file(g)) for g in GRAPHS},
@@ -136,6 +140,13 @@ def serving_config(name: str, base: str = "/models") -> str:
 
 
 def _choose_version(target: ExportLayout, version: Optional[int]) -> int:
+    for path in (target.path, *target.path.parents):  # a file on the way: "[Errno 20] Not a directory"
+        if path.exists() and not path.is_dir():
+            where = "it is a file" if path == target.path else f"{path} is a file, not a directory"
+            raise ExportError(
+                f"cannot export to {target.path}: {where}; expected an export directory "
+                "(a new or empty directory, or an earlier keras-s2s export to add a version to)"
+            )
     existing = sorted(set(target.versions("encoder")) | set(target.versions("decoder")))
     if target.path.exists() and any(target.path.iterdir()) and not existing and not target.metadata.is_file():
         raise ExportError(f"refusing to export into {target.path}: it exists and is not a keras-s2s export")
@@ -188,23 +199,67 @@ def _metadata(staging: ExportLayout, name: str, version: int, config: Seq2SeqCon
 
 
 def _publish(staging: ExportLayout, target: ExportLayout, version: int) -> None:
-    if not target.path.exists():
-        os.rename(staging.path, target.path)
+    """Moves the staged export into ``target`` by renames inside one directory tree. Each
+    state in between is the previous export or one without metadata (which does not load);
+    on an error the renames done so far are undone in reverse order, passing back through
+    those same states, and the error is raised again."""
+    if not target.path.exists() or not any(target.path.iterdir()):
+        os.rename(staging.path, target.path)  # atomic; replaces an empty directory
         return
-    trash = target.path.parent / f".{target.path.name}.replaced-{uuid.uuid4().hex[:8]}"
+    trash = _work_dir(target, "replaced")
     trash.mkdir()
-    # Old metadata out first: from here until the new assets are in, the export does not load.
-    if target.assets.exists():
-        os.rename(target.assets, trash / "assets")
-    for graph in GRAPHS:
-        (target.path / graph).mkdir(exist_ok=True)
-        os.rename(staging.savedmodel_dir(graph, version), target.savedmodel_dir(graph, version))
-    if target.onnx_dir.exists():
-        os.rename(target.onnx_dir, trash / "onnx")
-    os.rename(staging.onnx_dir, target.onnx_dir)
-    os.replace(staging.models_config, target.models_config)
-    os.rename(staging.assets, target.assets)
+    done: list[tuple[Path, Path]] = []
+
+    def move(source: Path, destination: Path) -> None:
+        os.rename(source, destination)
+        done.append((source, destination))
+
+    try:
+        # Old metadata out first: from here until the new assets are in, the export does not load.
+        if target.assets.exists():
+            move(target.assets, trash / "assets")
+        for graph in GRAPHS:
+            (target.path / graph).mkdir(exist_ok=True)
+            move(staging.savedmodel_dir(graph, version), target.savedmodel_dir(graph, version))
+        if target.onnx_dir.exists():
+            move(target.onnx_dir, trash / "onnx")
+        move(staging.onnx_dir, target.onnx_dir)
+        os.replace(staging.models_config, target.models_config)  # same text for the same name
+        move(staging.assets, target.assets)
+    except BaseException:
+        for source, destination in reversed(done):
+            os.rename(destination, source)  # if this fails too, the trash keeps the old files
+        shutil.rmtree(trash, ignore_errors=True)
+        raise
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _work_dir(target: ExportLayout, kind: str) -> Path:
+    """A new hidden sibling of the export, named after the host and process that own it."""
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    return target.path.parent / f".{target.path.name}.{kind}-{owner}-{uuid.uuid4().hex[:8]}"
+
+
+def _remove_abandoned_work_dirs(target: ExportLayout) -> None:
+    """Deletes the staging and trash directories of exports into ``target`` whose process,
+    on this host, no longer runs (killed mid-export); those of running exports are kept."""
+    pattern = re.compile(rf"\.{re.escape(target.path.name)}\.(?:staging|replaced)-(.+)-(\d+)-[0-9a-f]{{8}}")
+    for path in target.path.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and match[1] == socket.gethostname() and not _process_exists(int(match[2])):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no signal-0 probe: keep the directory
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _size(layout: ExportLayout, path: Path) -> int:

@@ -63,5 +63,6 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
         ),
         target=TextCodec(TextSpec.from_dict(metadata["text"]["target"]), vocabularies["target"]),
         max_decode_length=metadata["max_decode_length"],
+        max_source_length=metadata.get("max_source_length"),  # written by every export; None: no limit
     )
 

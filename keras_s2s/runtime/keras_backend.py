@@ -44,4 +44,5 @@ def load_keras_translator(run_dir: str | Path) -> Translator:
         source=TextCodec(config.source_spec(), trained.source_vocab, reverse=config.reverse_source),
         target=TextCodec(config.target_spec(), trained.target_vocab),
         max_decode_length=config.max_decode_length,
+        max_source_length=config.max_source_length,
     )

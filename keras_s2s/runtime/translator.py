@@ -5,16 +5,21 @@ outputs`` (dicts of numpy arrays keyed by tensor name). Keras, SavedModel and ON
 backends differ only there; tokenization (plain Python, identical to the tf-text training
 pipeline), feed validation and decoding (``keras_s2s.decoding``: greedy or beam search) are
 shared. No TensorFlow import here.
+
+Nothing about an input is silent: ``translate_inputs`` returns, per input, the source tokens
+the vocabulary maps to UNK and whether the input was longer than the model's maximum source
+length (then truncated to it, as ``length_policy: "truncate"`` does at training).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, NamedTuple, Protocol, Sequence
+import warnings
+from typing import Mapping, NamedTuple, Optional, Protocol, Sequence
 
 import numpy as np
 
-from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID
+from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import KerasS2SError
 from keras_s2s.decoding import Greedy, Hypothesis, Strategy, decode, log_softmax
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
@@ -44,6 +49,10 @@ class TextCodec:
             ids[row, : len(tokens)] = self.vocab.encode(tokens[::-1] if self.reverse else tokens)
         return ids
 
+    def unknown_tokens(self, tokens: Sequence[str]) -> list[str]:
+        """The tokens the vocabulary maps to UNK, in order, repeats included."""
+        return [token for token in tokens if self.vocab.token_id(token) == UNK_ID]
+
 
 class Translation(NamedTuple):
     """One hypothesis as text: ``tokens`` detokenized into ``text``, with its scores
@@ -53,6 +62,35 @@ class Translation(NamedTuple):
     tokens: list[str]
     score: float
     log_prob: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInput:
+    """One source as the model reads it: ``tokens`` (the first ``max_source_length`` of the
+    input's ``length`` tokens), and ``unknown_tokens``, those of ``tokens`` the source vocabulary
+    maps to UNK (``<unk>``), in order, repeats included."""
+
+    tokens: list[str]
+    unknown_tokens: list[str]
+    length: int
+
+    @property
+    def truncated(self) -> bool:
+        """True when the input had more tokens than the model reads (``length > len(tokens)``)."""
+        return self.length > len(self.tokens)
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslatedInput:
+    """One input string, what the model read of it (``source``) and its hypotheses, best first."""
+
+    text: str
+    source: SourceInput
+    hypotheses: list[Translation]
+
+
+class InputTruncatedWarning(UserWarning):
+    """Inputs longer than the model's maximum source length were truncated to it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +107,20 @@ class AttentionMap:
 
 class Translator:
     """Text in, text out: tokenization, feed validation against the graphs' signatures, and
-    decoding with any strategy of ``keras_s2s.decoding`` (default: greedy)."""
+    decoding with any strategy of ``keras_s2s.decoding`` (default: greedy).
+
+    Over-length inputs: the text and token methods (``translate*``, ``attention_map``,
+    ``teacher_forced_accuracy``) read only the first ``max_source_length`` tokens of a longer
+    input (the config's ``max_source_length``, recorded in the run's config and the export's
+    metadata; None: no limit), as ``length_policy: "truncate"`` does at training.
+    ``translate_inputs`` reports it per input (``source.truncated``, ``source.length``);
+    ``translate``, ``translate_nbest``, ``translate_tokens`` and ``translate_tokens_nbest``
+    warn with an ``InputTruncatedWarning``. The id-level methods (``encode``, ``decode_ids``,
+    ``step``) take ids as given, like the exported graphs.
+
+    Unknown tokens: source tokens the vocabulary does not hold are read as UNK, as in
+    training; ``translate_inputs`` lists them per input (``source.unknown_tokens``).
+    """
 
     def __init__(
         self,
@@ -81,7 +132,15 @@ class Translator:
         source: TextCodec,
         target: TextCodec,
         max_decode_length: int,
+        max_source_length: Optional[int] = None,
     ) -> None:
+        if max_source_length is not None and (
+            not isinstance(max_source_length, int) or isinstance(max_source_length, bool) or max_source_length < 1
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `max_source_length`, expected None or a positive "
+                f"integer, got {max_source_length!r}."
+            )
         self.backend = backend
         self.encoder_signature = encoder_signature
         self.decoder_signature = decoder_signature
@@ -89,6 +148,7 @@ class Translator:
         self.source = source
         self.target = target
         self.max_decode_length = max_decode_length
+        self.max_source_length = max_source_length
         # Carries that never change (attention memory, source mask) are not reordered by beams.
         self.constant_state = tuple(c.input for c in decoding.carries if c.update_from is None)
 
@@ -135,6 +195,21 @@ class Translator:
         token_lists = [self.source.spec.tokenize(text) for text in texts]
         return self.translate_tokens_nbest(token_lists, batch_size=batch_size, strategy=strategy)
 
+    def translate_inputs(
+        self, texts: Sequence[str], *, batch_size: int = 64, strategy: Strategy = Greedy()
+    ) -> list[TranslatedInput]:
+        """Per input string, what the model read of it (its unknown tokens, whether it was
+        truncated) and the ``translate_nbest`` hypotheses. Reports instead of warning."""
+        sources = [self.read_source(self.source.spec.tokenize(text)) for text in texts]
+        hypotheses = self._translate_sources(sources, batch_size=batch_size, strategy=strategy)
+        return [TranslatedInput(text, source, h) for text, source, h in zip(texts, sources, hypotheses)]
+
+    def read_source(self, tokens: Sequence[str]) -> SourceInput:
+        """Source tokens -> what the model reads of them: at most ``max_source_length`` tokens,
+        and which of those are unknown to the vocabulary."""
+        kept = list(tokens)[: self.max_source_length]  # [:None] keeps all
+        return SourceInput(kept, self.source.unknown_tokens(kept), len(tokens))
+
     def translate_tokens(
         self, token_lists: Sequence[Sequence[str]], *, batch_size: int = 64, strategy: Strategy = Greedy()
     ) -> list[list[str]]:
@@ -145,6 +220,24 @@ class Translator:
     def translate_tokens_nbest(
         self, token_lists: Sequence[Sequence[str]], *, batch_size: int = 64, strategy: Strategy = Greedy()
     ) -> list[list[Translation]]:
+        """Source token lists -> per list, the strategy's hypotheses, best first."""
+        sources = [self.read_source(tokens) for tokens in token_lists]
+        truncated = [(number, s.length) for number, s in enumerate(sources, start=1) if s.truncated]
+        if truncated:
+            shown = ", ".join(f"input {number} ({length} tokens)" for number, length in truncated[:5])
+            warnings.warn(
+                f"{len(truncated)} of {len(sources)} inputs are longer than the model's maximum source length "
+                f"of {self.max_source_length} tokens and were truncated to it: {shown}"
+                + (", ..." if len(truncated) > 5 else ""),
+                InputTruncatedWarning,
+                stacklevel=2,
+            )
+        return self._translate_sources(sources, batch_size=batch_size, strategy=strategy)
+
+    def _translate_sources(
+        self, sources: Sequence[SourceInput], *, batch_size: int, strategy: Strategy
+    ) -> list[list[Translation]]:
+        token_lists = [source.tokens for source in sources]
         if batch_size < 1:
             raise ValueError(f"Received an invalid value for argument `batch_size`, expected a positive integer, got {batch_size}.")
         results: list[list[Translation]] = [[Translation("", [], 0.0, 0.0)] for _ in token_lists]
@@ -172,7 +265,7 @@ class Translator:
             raise KerasS2SError(
                 "this model has no attention (config attention: none), so there are no attention weights to show"
             )
-        source_tokens = self.source.spec.tokenize(text)
+        source_tokens = self.read_source(self.source.spec.tokenize(text)).tokens
         if not source_tokens:
             raise KerasS2SError(f"input {text!r} has no tokens after normalization")
         source_ids = self.source.to_ids([source_tokens])
@@ -193,7 +286,7 @@ class Translator:
         correct = total = 0
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            source_ids = self.source.to_ids([s for s, _ in chunk])
+            source_ids = self.source.to_ids([self.read_source(s).tokens for s, _ in chunk])
             target_ids = self.target.to_ids([t for _, t in chunk])
             decoder_input = np.concatenate([np.full((len(chunk), 1), SOS_ID, np.int32), target_ids], axis=1)
             expected = np.concatenate([target_ids, np.full((len(chunk), 1), PAD_ID, np.int32)], axis=1)

@@ -1,0 +1,57 @@
+"""The validation hold-out of a training file without a validation file: salted, so it is
+independent of the built-in CMUdict split, never empty, and keeps each source's lines together."""
+
+import pytest
+
+from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.datasets.resolve import dataset_files, holdout_sources
+from keras_s2s.datasets.splits import split_of
+from keras_s2s.errors import DataError
+
+
+def cmudict_train_side_words(count: int) -> list[str]:
+    """Words the built-in split puts on the train side (sha1 bucket < 90), like a train.tsv
+    written by the cmudict dataset."""
+    words, n = [], 0
+    while len(words) < count:
+        word = f"w{n}"
+        if split_of(word) == "train":
+            words.append(word)
+        n += 1
+    return words
+
+
+def test_a_file_from_the_builtin_train_split_still_gets_a_five_percent_holdout():
+    words = cmudict_train_side_words(4000)
+    held_out = holdout_sources(words, 5)
+    assert 0.035 < len(held_out) / len(words) < 0.065
+
+
+def test_a_file_with_a_few_sources_never_gets_an_empty_holdout():
+    for sources in (["a", "b"], ["x", "y", "z"], [f"s{i}" for i in range(10)]):
+        held_out = holdout_sources(sources, 5)
+        assert 1 <= len(held_out) < len(sources)
+
+
+def test_the_holdout_does_not_depend_on_the_order_or_repetition_of_lines():
+    sources = [f"s{i}" for i in range(300)]
+    assert holdout_sources(sources, 10) == holdout_sources(sources[::-1] + sources[:50], 10)
+
+
+def test_one_distinct_source_cannot_be_split_and_the_error_says_what_to_do(tmp_path):
+    with pytest.raises(DataError, match=r"train\.tsv: cannot hold out .* 1 distinct source.*validation_file"):
+        holdout_sources(["same", "same"], 5, origin=tmp_path / "train.tsv")
+
+
+def test_training_on_a_cmudict_train_file_without_validation_file_holds_out_sources(tmp_path):
+    """The bug: a train.tsv of the built-in split gave 'no usable validation pairs: 0 pairs'."""
+    words = cmudict_train_side_words(400)
+    train_file = tmp_path / "train.tsv"
+    train_file.write_text("".join(f"{w}\t{' '.join(w.upper())}\n{w}\tALT\n" for w in words), encoding="utf-8")
+    config = Seq2SeqConfig(dataset="tsv", train_file=str(train_file))
+    files = dataset_files(config, tmp_path / "data")
+    validation_sources = {line.split("\t")[0] for line in files.validation.read_text(encoding="utf-8").splitlines()}
+    train_sources = {line.split("\t")[0] for line in files.train.read_text(encoding="utf-8").splitlines()}
+    assert validation_sources and not validation_sources & train_sources
+    assert files.reports["validation"].kept == 2 * len(validation_sources)  # both lines of each source
+    assert files.reports["train"].kept + files.reports["validation"].kept == 2 * len(words)
