@@ -95,15 +95,23 @@ def test_padding_is_pad_id_zero_on_all_three_tensors(three_line_batch):
             assert (tensor[row, :length] != 0).all()
 
 
-def test_batches_are_int32_and_the_cardinality_is_known(write_text):
-    dataset = teacher_forcing_dataset(write_text(THREE_LINES), *encodings(), batch_size=2, bucket_width=0)
+@pytest.fixture(scope="module")
+def batches_of_two(tmp_path_factory):
+    """THREE_LINES in batches of 2, no shuffle seed (building a dataset traces its maps: share it)."""
+    path = tmp_path_factory.mktemp("batches_of_two") / "data.tsv"
+    path.write_text(THREE_LINES, encoding="utf-8")
+    return teacher_forcing_dataset(path, *encodings(), batch_size=2, bucket_width=0)
+
+
+def test_batches_are_int32_and_the_cardinality_is_known(batches_of_two):
+    dataset = batches_of_two
     assert int(dataset.cardinality()) == 2
     (source_spec, decoder_spec), target_spec = dataset.element_spec
     assert source_spec.dtype == decoder_spec.dtype == target_spec.dtype == tf.int32
 
 
-def test_file_order_is_kept_without_a_shuffle_seed(write_text):
-    dataset = teacher_forcing_dataset(write_text(THREE_LINES), *encodings(), batch_size=2, bucket_width=0)
+def test_file_order_is_kept_without_a_shuffle_seed(batches_of_two):
+    dataset = batches_of_two
     first_tokens = [source[:, 0].tolist() for source, _, _ in batches_as_numpy(dataset)]
     assert first_tokens == [[6, 7], [5]]
 

@@ -219,13 +219,18 @@ def test_inputs_translated_in_batches_of_two_get_the_translations_they_get_alone
 
     translator = load_translator(trained_toy_run)
     strategy = Beam(width=beam) if beam else Greedy()
-    alone = [translator.translate([text], strategy=strategy)[0] for text in SEVEN_INPUTS]
-    assert alone[1:3] == ["물", ""] and alone[3] == "나는 너를 사랑한다"
+    alone = [translator.translate_nbest([text], strategy=strategy)[0][0] for text in SEVEN_INPUTS]
+    texts = [translation.text for translation in alone]
+    assert texts[1:4] == ["물", "", "나는 너를 사랑한다"]
 
-    assert translator.translate(SEVEN_INPUTS, batch_size=2, strategy=strategy) == alone
+    batched = [best for best, *_ in translator.translate_nbest(SEVEN_INPUTS, batch_size=2, strategy=strategy)]
+    assert [t.tokens for t in batched] == [t.tokens for t in alone]
+    # The same scores too: nothing is added to a hypothesis after its EOS while the batch goes on.
+    assert [t.log_prob for t in batched] == pytest.approx([t.log_prob for t in alone], rel=1e-5, abs=1e-5)
+    assert translator.translate(SEVEN_INPUTS, batch_size=2, strategy=strategy) == texts
     options = ["--beam", str(beam)] if beam else []
     assert main(["translate", str(trained_toy_run), "--batch-size", "2", *options, *SEVEN_INPUTS]) == 0
-    assert capsys.readouterr().out.split("\n") == [*alone, ""]
+    assert capsys.readouterr().out.split("\n") == [*texts, ""]
 
 
 # --- 3. several references per source -----------------------------------------------------------------
