@@ -390,15 +390,19 @@ def test_evaluate_scores_bleu_and_chrf_against_every_reference_of_a_source(run_d
     data = tmp_path / "multi.tsv"
     # "I go home" has two references (the second is right), "water" one: a variable number.
     data.write_text("I go home\t너는 집에 간다\nI go home\t나는 집에 간다\nwater\t물\n", encoding="utf-8")
-    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
-    scores = json.loads(capsys.readouterr().out)
+    scores = evaluate_json(run_dir, data, capsys)
     assert scores["chrf"] == pytest.approx(100.0)
     assert scores["chrf_signature"].startswith("nrefs:var|")
     assert scores["bleu_signature"].startswith("nrefs:var|")
     assert 0.0 <= scores["bleu"] <= 100.0
     data.write_text("I go home\t너는 집에 간다\nwater\t물\n", encoding="utf-8")
-    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["chrf"] < 90.0
+    assert evaluate_json(run_dir, data, capsys)["chrf"] < 90.0
+
+
+def evaluate_json(path, data, capsys, *options) -> dict:
+    """The scores `keras-s2s evaluate PATH --data DATA --json [options]` prints (exit code 0)."""
+    assert main(["evaluate", str(path), "--data", str(data), "--json", *options]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 # --- attention heatmaps --------------------------------------------------------------------------
@@ -436,9 +440,7 @@ def test_evaluate_strip_stress_scores_without_the_stress_digits(run_dir, tmp_pat
     """A trailing 0/1/2 on a reference token is ARPAbet stress: it counts unless --strip-stress."""
     data = tmp_path / "stressed.tsv"
     data.write_text("I go home\t나는 집에 간다1\n", encoding="utf-8")
-    assert main(["evaluate", str(run_dir), "--data", str(data), "--json"]) == 0
-    kept = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", str(run_dir), "--data", str(data), "--json", "--strip-stress"]) == 0
-    stripped = json.loads(capsys.readouterr().out)
+    kept = evaluate_json(run_dir, data, capsys)
+    stripped = evaluate_json(run_dir, data, capsys, "--strip-stress")
     assert (kept["wer"], kept["stress"]) == (1.0, "kept")
     assert (stripped["wer"], stripped["stress"]) == (0.0, "stripped")
