@@ -238,10 +238,19 @@ class BahdanauAttentionRNN(keras.layers.Layer):
 
 
 # --- models ------------------------------------------------------------------------------
-def build_encoder(config: Seq2SeqConfig, vocab_size: int, name: str = "encoder") -> keras.Model:
-    """{source_ids [B, S] int32 (PAD=0 masked)} -> final states [B, H] (+ memory, source_mask)."""
+def build_encoder(
+    config: Seq2SeqConfig, vocab_size: int, name: str = "encoder", *, mask_padding: bool = True
+) -> keras.Model:
+    """{source_ids [B, S] int32 (PAD=0 masked)} -> final states [B, H] (+ memory, source_mask).
+
+    ``mask_padding=False`` builds the same layers (same weight order) without the Keras mask:
+    its states are right only for rows without padding. It exists for the ONNX export, where
+    the unmasked LSTM converts to one fused ``LSTM`` op that gets the lengths as
+    ``sequence_lens`` instead (keras_s2s.export.onnx).
+    """
     source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
-    x = keras.layers.Embedding(vocab_size, config.embedding_size, mask_zero=True, name="embedding")(source_ids)
+    embedding = keras.layers.Embedding(vocab_size, config.embedding_size, mask_zero=mask_padding, name="embedding")
+    x = embedding(source_ids)
     names = iter(state_names(config.cell, config.num_layers))
     outputs: dict = {}
     for layer in range(config.num_layers):

@@ -256,6 +256,32 @@ def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy)
     assert done.stdout.splitlines() == ["나는 집에 간다", "감사합니다"]
 
 
+def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(pair_translators, exported_pair):
+    """LSTM encoders (one op per layer, bidirectional included) become fused ``LSTM`` ops
+    with ``sequence_lens``, not a ``Loop``; GRU and SimpleRNN keep the masked ``Loop``. The
+    parity test above feeds right-padded rows, so both paths are checked against Keras."""
+    import onnx
+
+    from keras_s2s.export.onnx import SOURCE_LENGTHS
+
+    run_dir, export_dir = exported_pair
+    config = Seq2SeqConfig.from_json(run_dir / "config.json")
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    graph = onnx.load(str(export_dir / "onnx" / "encoder.onnx")).graph
+    op_types = [node.op_type for node in graph.node]
+    if config.cell == "lstm":
+        assert metadata["graphs"]["encoder"]["onnx_recurrence"] == "fused"
+        assert "Loop" not in op_types
+        lstm_ops = [node for node in graph.node if node.op_type == "LSTM"]
+        assert len(lstm_ops) == config.num_layers
+        assert all(node.input[4] == SOURCE_LENGTHS for node in lstm_ops)
+        directions = {onnx.helper.get_attribute_value(a) for n in lstm_ops for a in n.attribute if a.name == "direction"}
+        assert directions == ({b"bidirectional"} if config.bidirectional else {b"forward"})
+    else:
+        assert metadata["graphs"]["encoder"]["onnx_recurrence"] == "loop"
+        assert "Loop" in op_types
+
+
 def test_saved_model_cli_lists_the_documented_signatures(exported_one):
     _, export_dir = exported_one
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())

@@ -86,7 +86,7 @@ def export_models(
     version: Optional[int] = None,
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
-    from keras_s2s.export.onnx import write_onnx
+    from keras_s2s.export.onnx import write_encoder_onnx, write_onnx
     from keras_s2s.export.savedmodel import write_savedmodel
 
     started = time.perf_counter()
@@ -106,15 +106,15 @@ def export_models(
         seconds["savedmodel"] = time.perf_counter() - clock
         clock = time.perf_counter()
         staging.onnx_dir.mkdir(parents=True)
-        for graph in GRAPHS:
-            write_onnx(models[graph], graph_signatures[graph], staging.onnx_file(graph))
+        encoder_recurrence = write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))
+        write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
         seconds["onnx"] = time.perf_counter() - clock
         staging.assets.mkdir(parents=True)
         source_vocab.save(staging.source_vocab)
         target_vocab.save(staging.target_vocab)
         config.to_json(staging.config)
         staging.models_config.write_text(serving_config(target.path.name), encoding="utf-8")
-        metadata = _metadata(staging, target.path.name, version, config, signatures)
+        metadata = _metadata(staging, target.path.name, version, config, signatures, encoder_recurrence)
         staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
@@ -162,7 +162,9 @@ def _choose_version(target: ExportLayout, version: Optional[int]) -> int:
     return version
 
 
-def _metadata(staging: ExportLayout, name: str, version: int, config: Seq2SeqConfig, signatures: Signatures) -> dict:
+def _metadata(
+    staging: ExportLayout, name: str, version: int, config: Seq2SeqConfig, signatures: Signatures, encoder_recurrence: str
+) -> dict:
     graphs = {}
     for graph, signature in (("encoder", signatures.encoder), ("decoder", signatures.decoder)):
         graphs[graph] = {
@@ -172,6 +174,8 @@ def _metadata(staging: ExportLayout, name: str, version: int, config: Seq2SeqCon
             "serving_model_name": f"{name}_{graph}",
             **signature.to_dict(),
         }
+    # "fused": ONNX LSTM ops fed sequence_lens; "loop": tf2onnx's Loop over the masked graph.
+    graphs["encoder"]["onnx_recurrence"] = encoder_recurrence
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)

@@ -1,25 +1,106 @@
-"""Converts one graph to ONNX with tf2onnx (dynamic batch and time axes) and checks it."""
+"""Converts one graph to ONNX with tf2onnx (dynamic batch and time axes) and checks it.
+
+The encoder gets a fast path: tf2onnx turns a PAD-masked Keras LSTM into a generic ``Loop``
+but an unmasked one into a single fused ``LSTM`` op (a bidirectional layer into one
+``direction="bidirectional"`` op). So the encoder is converted from its unmasked twin
+(same weights) and every fused recurrent op gets the source lengths as ``sequence_lens``,
+which makes its final states those of each row's last real token and, for the backward
+direction, starts each row at its own last token, exactly what the Keras mask does. Where
+tf2onnx cannot fuse the recurrence (GRU, SimpleRNN) the masked encoder is converted as is.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import keras
 
+from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.constants import PAD_ID, SOURCE_IDS
 from keras_s2s.errors import ExportError
 from keras_s2s.export.graphs import serving_function
 from keras_s2s.runtime.interface import GraphSignature
 
 OPSET = 17
+FUSED_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+SOURCE_LENGTHS = "source_lengths"
+"""Name of the [B] int32 tensor (real tokens per row) fed to the fused ops' ``sequence_lens``."""
 
 
 def write_onnx(model: keras.Model, signature: GraphSignature, path: str | Path) -> None:
     """ONNX file at ``path`` with the signature's input and output names; passes onnx.checker."""
+    _save_checked(_convert(model, signature), signature, path)
+
+
+def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: GraphSignature, path: str | Path) -> str:
+    """The encoder as ONNX, with fused recurrent ops where tf2onnx makes them.
+
+    Returns how the recurrence was converted, one of ``ONNX_RECURRENCES``: ``"fused"``
+    (``LSTM`` ops with ``sequence_lens``) or ``"loop"`` (the masked graph's ``Loop``)."""
+    from keras_s2s.models import build_encoder
+
+    vocab_size = encoder.get_layer("embedding").input_dim
+    unmasked = build_encoder(config, vocab_size, name=encoder.name, mask_padding=False)
+    unmasked.set_weights(encoder.get_weights())
+    proto = _convert(unmasked, signature)
+    op_types = Counter(node.op_type for node in proto.graph.node)
+    if op_types["Loop"] == 0 and any(op_types[op] for op in FUSED_RECURRENT_OPS):
+        _feed_source_lengths(proto)
+        _save_checked(proto, signature, path)
+        return "fused"
+    _save_checked(_convert(encoder, signature), signature, path)
+    return "loop"
+
+
+def op_types(path: str | Path) -> Counter:
+    """Op type -> count over the main graph of an ONNX file (not inside Loop bodies)."""
     import onnx
+
+    return Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+
+
+def _convert(model: keras.Model, signature: GraphSignature):
     import tf2onnx
 
     function = serving_function(model, signature, check_inputs=False)
     proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+    return proto
+
+
+def _feed_source_lengths(proto) -> None:
+    """Adds ``source_lengths = sum(source_ids != PAD, axis=1)`` as int32 and wires it into the
+    ``sequence_lens`` input (index 4) of every fused recurrent op."""
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    graph = proto.graph
+    pad = numpy_helper.from_array(np.array(PAD_ID, dtype=np.int32), "source_lengths/pad")
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "source_lengths/axes")
+    graph.initializer.extend([pad, axes])
+    nodes = [
+        helper.make_node("Equal", [SOURCE_IDS, pad.name], ["source_lengths/is_pad"], name="source_lengths/Equal"),
+        helper.make_node("Not", ["source_lengths/is_pad"], ["source_lengths/is_real"], name="source_lengths/Not"),
+        helper.make_node("Cast", ["source_lengths/is_real"], ["source_lengths/ones"], to=TensorProto.INT32,
+                         name="source_lengths/Cast"),
+        helper.make_node("ReduceSum", ["source_lengths/ones", axes.name], [SOURCE_LENGTHS], keepdims=0,
+                         name="source_lengths/ReduceSum"),
+    ]
+    for node in graph.node:
+        if node.op_type in FUSED_RECURRENT_OPS:
+            inputs = list(node.input) + [""] * max(0, 5 - len(node.input))
+            inputs[4] = SOURCE_LENGTHS
+            del node.input[:]
+            node.input.extend(inputs)
+    # Nodes must stay topologically sorted: the lengths come first, from the graph input.
+    existing = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + existing)
+
+
+def _save_checked(proto, signature: GraphSignature, path: str | Path) -> None:
+    import onnx
+
     onnx.checker.check_model(proto, full_check=True)
     # tf2onnx orders outputs by name; check that every documented name is there.
     names = {o.name for o in proto.graph.output} | {i.name for i in proto.graph.input}

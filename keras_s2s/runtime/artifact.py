@@ -216,9 +216,11 @@ _ID_RANGE = _Kind("a [low, high] pair of integers with low < high",
 _OPTIONAL_NAME = _Kind("a non-empty string or null", lambda v: v is None or _NAME.accepts(v))
 
 _TENSOR = _Object({"name": _NAME, "dtype": _DTYPE, "shape": _SHAPE, "id_range?": _ID_RANGE})
+ONNX_RECURRENCES = ("fused", "loop")
+"""How an ONNX encoder runs its recurrence: fused LSTM ops fed ``sequence_lens``, or a ``Loop``."""
 _GRAPH = _Object({
     "savedmodel": _PATH, "onnx": _PATH, "signature_name": _NAME, "serving_model_name?": _NAME,
-    "inputs": [_TENSOR], "outputs": [_TENSOR],
+    "onnx_recurrence?": _one_of(ONNX_RECURRENCES), "inputs": [_TENSOR], "outputs": [_TENSOR],
 })
 _TEXT_SPEC = _Object({  # TextSpec's fields: Literal choices, and the bool ``lowercase``
     name: _BOOL if hint is bool else _one_of(typing.get_args(hint))
