@@ -25,3 +25,9 @@ LOGITS = "logits"
 MEMORY = "memory"
 SOURCE_MASK = "source_mask"
 ATTENTION_WEIGHTS = "attention_weights"
+
+# Outputs of the greedy graph (keras_s2s.export.greedy).
+OUTPUT_IDS = "output_ids"
+OUTPUT_LENGTHS = "output_lengths"
+LOG_PROB = "log_prob"
+FINISHED = "finished"

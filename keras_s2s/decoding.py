@@ -22,7 +22,7 @@ from typing import Callable, Collection, Mapping
 
 import numpy as np
 
-from keras_s2s.constants import EOS_ID, SOS_ID
+from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, SOS_ID
 
 State = Mapping[str, np.ndarray]
 EncodeFn = Callable[[np.ndarray], State]
@@ -83,6 +83,17 @@ class Beam:
 
 
 Strategy = Greedy | Beam
+
+
+def greedy_hypotheses(outputs: Mapping[str, np.ndarray]) -> list[list[Hypothesis]]:
+    """The outputs of a greedy graph (keras_s2s.export.greedy: ``output_ids`` [B, L] int32,
+    ``output_lengths`` [B] int32, ``log_prob`` [B] float32, ``finished`` [B] bool) as the
+    one-hypothesis lists ``decode(..., Greedy())`` returns."""
+    ids, lengths = outputs[OUTPUT_IDS], outputs[OUTPUT_LENGTHS]
+    return [
+        [Hypothesis(tuple(int(i) for i in ids[row, :length]), float(log_prob), float(log_prob), bool(finished))]
+        for row, (length, log_prob, finished) in enumerate(zip(lengths, outputs[LOG_PROB], outputs[FINISHED]))
+    ]
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -76,10 +76,11 @@ def _check_cell(cell: str) -> None:
         )
 
 
-def make_rnn_layer(cell: Cell, units: int, name: str) -> keras.layers.Layer:
-    """The RNN layer factory of both sides: full sequence out, final state(s) out."""
+def make_rnn_layer(cell: Cell, units: int, name: str, *, unroll: bool = False) -> keras.layers.Layer:
+    """The RNN layer factory of both sides: full sequence out, final state(s) out.
+    ``unroll``: no loop op (for a known, tiny number of steps: the one-step decoder)."""
     _check_cell(cell)
-    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, name=name)
+    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, unroll=unroll, name=name)
 
 
 def make_rnn_cell(cell: Cell, units: int, name: str) -> keras.layers.Layer:
@@ -114,6 +115,24 @@ class EncoderMemory(keras.layers.Layer):
 
     def compute_mask(self, inputs, previous_mask=None):
         return None
+
+
+class _StepEmbedding(keras.layers.Embedding):
+    """The Embedding of the one-step decoder: a bare gather (``ops.take`` adds a select for
+    negative ids, several ops per step inside an ONNX ``Loop``; ids are validated before)."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.gather(self.embeddings, inputs)
+
+
+class _StepDense(keras.layers.Dense):
+    """The Dense of the one-step decoder: [B, 1, D] -> [B, 1, units] as one 2-D matmul
+    (a Dense on a 3-D input converts to a Tensordot, seven ONNX ops per step)."""
+
+    def call(self, inputs, training=None):
+        return ops.expand_dims(super().call(ops.squeeze(inputs, 1), training=training), 1)
 
 
 def _masked_softmax(scores, source_mask):
@@ -203,18 +222,15 @@ class BahdanauAttentionRNN(keras.layers.Layer):
 
         keys = self.memory_projection(memory)  # [B, S, A], once per sequence
         bias = (1.0 - source_mask) * _NEG_INF
+        if inputs.shape[1] == 1:  # one step (the one-step decoder): no loop op
+            output, context, weights, new_states = self._step(inputs[:, 0], initial_state, keys, bias, memory)
+            return (output[:, None], context[:, None], weights[:, None], *new_states)
         time = tf.shape(inputs)[1]
         steps = tf.TensorArray(inputs.dtype, size=time).unstack(tf.transpose(inputs, (1, 0, 2)))
         per_step = [tf.TensorArray(inputs.dtype, size=time) for _ in range(3)]  # outputs, contexts, weights
 
         def step(t, states, per_step):
-            query = ops.expand_dims(self.query_projection(states[0]), 1)  # [B, 1, A]
-            # v . tanh(...) as multiply-and-sum: a Dense on [B, S, A] inside the loop becomes a
-            # Tensordot whose gradient XLA cannot compile.
-            scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=-1) + bias  # [B, S]
-            weights = ops.softmax(scores, axis=-1)
-            context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)  # [B, M]
-            output, new_states = self.cell(ops.concatenate([steps.read(t), context], axis=-1), list(states))
+            output, context, weights, new_states = self._step(steps.read(t), states, keys, bias, memory)
             per_step = [array.write(t, value) for array, value in zip(per_step, (output, context, weights))]
             return t + 1, tuple(new_states), per_step
 
@@ -223,6 +239,18 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         )
         batch_major = [tf.transpose(array.stack(), (1, 0, 2)) for array in per_step]
         return (*batch_major, *final_states)
+
+    def _step(self, x, states, keys, bias, memory):
+        """x [B, E], states [B, H]..., keys [B, S, A], bias [B, S], memory [B, S, M]
+        -> (output [B, H], context [B, M], weights [B, S], new states)."""
+        query = ops.expand_dims(self.query_projection(states[0]), 1)  # [B, 1, A]
+        # v . tanh(...) as multiply-and-sum: a Dense on [B, S, A] inside the loop becomes a
+        # Tensordot whose gradient XLA cannot compile.
+        scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=-1) + bias  # [B, S]
+        weights = ops.softmax(scores, axis=-1)
+        context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)  # [B, M]
+        output, new_states = self.cell(ops.concatenate([x, context], axis=-1), list(states))
+        return output, context, weights, new_states
 
     def compute_output_spec(self, inputs, initial_state, memory, source_mask):
         batch, time = inputs.shape[0], inputs.shape[1]
@@ -289,18 +317,25 @@ def memory_width(config: Seq2SeqConfig) -> int:
     return config.hidden_size * (2 if config.bidirectional else 1)
 
 
-def build_decoder(config: Seq2SeqConfig, vocab_size: int, name: str = "decoder") -> keras.Model:
+def build_decoder(
+    config: Seq2SeqConfig, vocab_size: int, name: str = "decoder", *, single_step: bool = False
+) -> keras.Model:
     """{token_ids [B, T] int32, state_* [B, H] (, memory, source_mask)}
-    -> {logits [B, T, V], next_state_* [B, H] (, attention_weights [B, T, S])}."""
+    -> {logits [B, T, V], next_state_* [B, H] (, attention_weights [B, T, S])}.
+
+    ``single_step=True`` builds the same layers (same weight order) for T=1 only, with the
+    recurrence unrolled: no loop op, for decoders that are themselves the body of a loop
+    (keras_s2s.export.greedy)."""
     hidden = config.hidden_size
-    token_ids = keras.Input(shape=(None,), dtype="int32", name=TOKEN_IDS)
+    token_ids = keras.Input(shape=(1 if single_step else None,), dtype="int32", name=TOKEN_IDS)
     names = state_names(config.cell, config.num_layers)
     inputs = {TOKEN_IDS: token_ids, **{n: keras.Input(shape=(hidden,), dtype="float32", name=n) for n in names}}
     if config.attention != "none":
         inputs[MEMORY] = keras.Input(shape=(None, memory_width(config)), dtype="float32", name=MEMORY)
         inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
     per_layer = len(_state_kinds(config.cell))
-    x = keras.layers.Embedding(vocab_size, config.embedding_size, name="embedding")(token_ids)
+    embedding_layer, dense_layer = (_StepEmbedding, _StepDense) if single_step else (keras.layers.Embedding, keras.layers.Dense)
+    x = embedding_layer(vocab_size, config.embedding_size, name="embedding")(token_ids)
     outputs: dict = {}
     for layer in range(config.num_layers):
         layer_names = names[layer * per_layer : (layer + 1) * per_layer]
@@ -310,18 +345,19 @@ def build_decoder(config: Seq2SeqConfig, vocab_size: int, name: str = "decoder")
             attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
             x, context, weights, *new_states = attention_rnn(x, initial_state, inputs[MEMORY], inputs[SOURCE_MASK])
         else:
-            x, *new_states = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state=initial_state)
+            rnn = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}", unroll=single_step)
+            x, *new_states = rnn(x, initial_state=initial_state)
         for state_name, state in zip(layer_names, new_states):
             outputs[next_state_name(state_name)] = state
     if config.attention == "bahdanau":
         x = keras.layers.Concatenate(name="bahdanau_output")([x, context])
-        x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
+        x = dense_layer(hidden, activation="tanh", name="attentional")(x)
     elif config.attention == "luong":
         x, weights = LuongAttention(hidden, memory_width(config), config.attention_score, name="luong_attention")(
             x, inputs[MEMORY], inputs[SOURCE_MASK]
         )
     x = keras.layers.Dropout(config.dropout, name="dropout_output")(x)
-    outputs[LOGITS] = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+    outputs[LOGITS] = dense_layer(vocab_size, name=LOGITS)(x)
     if config.attention != "none":
         outputs[ATTENTION_WEIGHTS] = keras.layers.Identity(name=ATTENTION_WEIGHTS)(weights)
     return keras.Model(inputs, outputs, name=name)
@@ -350,6 +386,20 @@ def build_seq2seq(config: Seq2SeqConfig, source_vocab_size: int, target_vocab_si
     encoder = build_encoder(config, source_vocab_size)
     decoder = build_decoder(config, target_vocab_size)
     return Seq2Seq(encoder, decoder, build_trainer(encoder, decoder))
+
+
+def unmasked_encoder(encoder: keras.Model, config: Seq2SeqConfig) -> keras.Model:
+    """A copy of ``encoder`` without the Keras mask (``build_encoder(mask_padding=False)``)."""
+    copy = build_encoder(config, encoder.get_layer("embedding").input_dim, name=encoder.name, mask_padding=False)
+    copy.set_weights(encoder.get_weights())
+    return copy
+
+
+def single_step_decoder(decoder: keras.Model, config: Seq2SeqConfig) -> keras.Model:
+    """A copy of ``decoder`` for T=1 with no loop op (``build_decoder(single_step=True)``)."""
+    copy = build_decoder(config, decoder.get_layer("embedding").input_dim, name=decoder.name, single_step=True)
+    copy.set_weights(decoder.get_weights())
+    return copy
 
 
 def split_trainer(trainer: keras.Model) -> Seq2Seq:

@@ -175,6 +175,7 @@ def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_exp
         "savedmodel": load_translator(export_dir, "savedmodel"),
         "onnx": load_translator(export_dir, "onnx"),
     }
+    assert translators["onnx"].use_greedy_graph and translators["savedmodel"].use_greedy_graph  # greedy: one call
     outputs = {rt: t.translate_nbest(sources, strategy=strategy, batch_size=8) for rt, t in translators.items()}
     texts = {rt: [[h.text for h in hyps] for hyps in result] for rt, result in outputs.items()}
     assert texts["savedmodel"] == texts["keras"]
@@ -205,7 +206,7 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
     graphs = []
     for _, export_dir in exports.values():
         metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
-        graphs.append([str(export_dir / metadata["graphs"][g]["savedmodel"]) for g in ("encoder", "decoder")])
+        graphs.append([str(export_dir / metadata["graphs"][g]["savedmodel"]) for g in ("encoder", "decoder", "greedy")])
     script = textwrap.dedent(
         f"""
         import json, os, sys
@@ -213,12 +214,15 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
         sys.modules["keras"] = None       # any import of keras or keras_s2s would now fail
         sys.modules["keras_s2s"] = None
         import tensorflow as tf
-        for encoder_dir, decoder_dir in json.loads(sys.argv[1]):
+        for encoder_dir, decoder_dir, greedy_dir in json.loads(sys.argv[1]):
             encoder = tf.saved_model.load(encoder_dir)
             decoder = tf.saved_model.load(decoder_dir)
-            states = encoder.signatures["serving_default"](source_ids=tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32))
+            greedy = tf.saved_model.load(greedy_dir)
+            source_ids = tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32)
+            states = encoder.signatures["serving_default"](source_ids=source_ids)
             outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
-            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs}}.items()}}))
+            decoded = greedy.signatures["serving_default"](source_ids=source_ids)
+            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs, **decoded}}.items()}}))
         """
     )
     done = subprocess.run([sys.executable, "-c", script, json.dumps(graphs)], capture_output=True, text=True, timeout=600)
@@ -237,6 +241,9 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
         for carry in keras_translator.decoding.carries:
             if carry.update_from is not None:
                 np.testing.assert_allclose(served[carry.update_from], next_state[carry.input], atol=ATOL, err_msg=name)
+        greedy = keras_translator.decode_ids(np.array([[5, 6, 7], [8, 0, 0]], np.int32), Greedy())
+        assert [list(ids[:n]) for ids, n in zip(served["output_ids"], served["output_lengths"])] == [
+            list(row[0].ids) for row in greedy], name
 
 
 def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy):
@@ -254,6 +261,48 @@ def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy)
     done = subprocess.run([sys.executable, "-c", script, str(exported_toy)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["나는 집에 간다", "감사합니다"]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
+def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runtime):
+    """One call of the exported greedy graph = Greedy() over the encoder and decoder-step
+    graphs, and over the Keras models: same ids, finished flags and log-probabilities, on
+    right-padded batches. The models are untrained, so rows run to max_decode_length
+    unfinished; rows that end with EOS are compared in the trained-model test above."""
+    translator = pair_translators[runtime]
+    assert translator.use_greedy_graph
+    rng = np.random.default_rng(7)
+    source_ids = random_source_ids(rng, 6, 7, len(translator.source.vocab))
+    graph = translator.decode_ids(source_ids, Greedy())
+    translator.use_greedy_graph = False
+    try:
+        step_loop = translator.decode_ids(source_ids, Greedy())
+    finally:
+        translator.use_greedy_graph = True
+    keras_loop = pair_translators["keras"].decode_ids(source_ids, Greedy())
+    for reference in (step_loop, keras_loop):
+        assert [[h.ids for h in row] for row in graph] == [[h.ids for h in row] for row in reference]
+        assert [[h.finished for h in row] for row in graph] == [[h.finished for h in row] for row in reference]
+        np.testing.assert_allclose([row[0].log_prob for row in graph], [row[0].log_prob for row in reference], atol=1e-4)
+        np.testing.assert_allclose([row[0].score for row in graph], [row[0].log_prob for row in reference], atol=1e-4)
+
+
+def test_the_greedy_onnx_graph_is_one_loop_without_nested_loops(exported_pair):
+    """The decoder inside greedy.onnx is the unrolled one-step decoder: its ``Loop`` body has
+    no loop of its own, and an LSTM encoder stays fused outside the loop."""
+    import onnx
+
+    run_dir, export_dir = exported_pair
+    config = Seq2SeqConfig.from_json(run_dir / "config.json")
+    graph = onnx.load(str(export_dir / "onnx" / "greedy.onnx")).graph
+    bodies = [next(a.g for a in node.attribute if a.name == "body") for node in graph.node if node.op_type == "Loop"]
+    decoding_bodies = [body for body in bodies if "ArgMax" in {node.op_type for node in body.node}]
+    assert len(decoding_bodies) == 1
+    assert "Loop" not in {node.op_type for node in decoding_bodies[0].node}
+    fused_encoder = config.cell == "lstm"
+    assert len(bodies) == 1 if fused_encoder else len(bodies) > 1  # GRU/RNN: the masked encoder's Loops
+    if fused_encoder:
+        assert sum(node.op_type == "LSTM" for node in graph.node) == config.num_layers
 
 
 def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(pair_translators, exported_pair):
@@ -312,7 +361,11 @@ def test_export_layout_metadata_and_checksums(exported_one):
     assert metadata["max_decode_length"] == config.max_target_length + 1
     assert metadata["text"]["source"] == TextSpec("word", "NFKC", False).to_dict()
     assert {"tensorflow", "keras", "tf2onnx", "onnxruntime", "keras-s2s"} <= set(metadata["library_versions"])
-    for graph in ("encoder", "decoder"):
+    assert set(metadata["graphs"]) == {"encoder", "decoder", "greedy"}
+    assert [t["name"] for t in metadata["graphs"]["greedy"]["inputs"]] == ["source_ids"]
+    assert {t["name"] for t in metadata["graphs"]["greedy"]["outputs"]} == {
+        "output_ids", "output_lengths", "log_prob", "finished"}
+    for graph in ("encoder", "decoder", "greedy"):
         info = metadata["graphs"][graph]
         assert (export_dir / info["savedmodel"] / "saved_model.pb").is_file()
         assert info["signature_name"] == "serving_default"

@@ -30,10 +30,13 @@ from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import ExportError
 from keras_s2s.runtime.artifact import FORMAT, FORMAT_VERSION, ExportLayout, sha256_of
-from keras_s2s.signatures import Signatures, signatures_from_models
+from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
+from keras_s2s.signatures import signatures_from_models
 from keras_s2s.vocab import Vocabulary
 
-GRAPHS = ("encoder", "decoder")
+GRAPHS = ("encoder", "decoder", "greedy")
+"""The exported graphs: encoder and decoder step (the design's separate graphs), and greedy
+decoding in one graph (keras_s2s.export.greedy). Each is a SavedModel and an ONNX file."""
 _VERSIONED_LIBRARIES = (
     "keras-s2s", "tensorflow", "keras", "tensorflow-text", "tf2onnx", "onnx", "onnxruntime", "numpy",
 )
@@ -86,35 +89,47 @@ def export_models(
     version: Optional[int] = None,
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
-    from keras_s2s.export.onnx import write_encoder_onnx, write_onnx
-    from keras_s2s.export.savedmodel import write_savedmodel
+    from keras_s2s.export.graphs import greedy_serving_function
+    from keras_s2s.export.greedy import greedy_signature
+    from keras_s2s.export.onnx import write_encoder_onnx, write_greedy_onnx, write_onnx
+    from keras_s2s.export.savedmodel import write_function_savedmodel, write_savedmodel
+    from keras_s2s.models import single_step_decoder
 
     started = time.perf_counter()
     target = ExportLayout(out_dir)
     version = _choose_version(target, version)
     signatures = signatures_from_models(encoder, decoder)
-    models = {"encoder": encoder, "decoder": decoder}
-    graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder}
+    greedy = greedy_signature(signatures.encoder, signatures.decoding)
+    step_decoder = single_step_decoder(decoder, config)
     target.path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_work_dirs(target)
     staging = ExportLayout(_work_dir(target, "staging"))
     seconds: dict[str, float] = {}
     try:
         clock = time.perf_counter()
-        for graph in GRAPHS:
-            write_savedmodel(models[graph], graph_signatures[graph], staging.savedmodel_dir(graph, version))
+        write_savedmodel(encoder, signatures.encoder, staging.savedmodel_dir("encoder", version))
+        write_savedmodel(decoder, signatures.decoder, staging.savedmodel_dir("decoder", version))
+        greedy_function = greedy_serving_function(
+            encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length, check_inputs=True
+        )
+        write_function_savedmodel([encoder, step_decoder], greedy_function, staging.savedmodel_dir("greedy", version))
         seconds["savedmodel"] = time.perf_counter() - clock
         clock = time.perf_counter()
         staging.onnx_dir.mkdir(parents=True)
-        encoder_recurrence = write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))
+        recurrence = write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))
         write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
+        write_greedy_onnx(
+            encoder, step_decoder, config, greedy, signatures.decoding, config.max_decode_length,
+            staging.onnx_file("greedy"),
+        )
         seconds["onnx"] = time.perf_counter() - clock
         staging.assets.mkdir(parents=True)
         source_vocab.save(staging.source_vocab)
         target_vocab.save(staging.target_vocab)
         config.to_json(staging.config)
         staging.models_config.write_text(serving_config(target.path.name), encoding="utf-8")
-        metadata = _metadata(staging, target.path.name, version, config, signatures, encoder_recurrence)
+        graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder, "greedy": greedy}
+        metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrence)
         staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
@@ -163,10 +178,16 @@ def _choose_version(target: ExportLayout, version: Optional[int]) -> int:
 
 
 def _metadata(
-    staging: ExportLayout, name: str, version: int, config: Seq2SeqConfig, signatures: Signatures, encoder_recurrence: str
+    staging: ExportLayout,
+    name: str,
+    version: int,
+    config: Seq2SeqConfig,
+    graph_signatures: dict[str, GraphSignature],
+    decoding: DecodingInterface,
+    encoder_recurrence: str,
 ) -> dict:
     graphs = {}
-    for graph, signature in (("encoder", signatures.encoder), ("decoder", signatures.decoder)):
+    for graph, signature in graph_signatures.items():
         graphs[graph] = {
             "savedmodel": f"{graph}/{version}",
             "onnx": f"onnx/{graph}.onnx",
@@ -174,8 +195,10 @@ def _metadata(
             "serving_model_name": f"{name}_{graph}",
             **signature.to_dict(),
         }
-    # "fused": ONNX LSTM ops fed sequence_lens; "loop": tf2onnx's Loop over the masked graph.
-    graphs["encoder"]["onnx_recurrence"] = encoder_recurrence
+    # How the ONNX encoders (the encoder graph, and the one inside greedy) run their
+    # recurrence: "fused" LSTM ops fed sequence_lens, or tf2onnx's "loop" over the masked graph.
+    for graph in ("encoder", "greedy"):
+        graphs[graph]["onnx_recurrence"] = encoder_recurrence
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)
@@ -188,7 +211,7 @@ def _metadata(
         "version": version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "graphs": graphs,
-        "decoding": signatures.decoding.to_dict(),
+        "decoding": decoding.to_dict(),
         "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "sos": SOS_ID, "eos": EOS_ID},
         "max_source_length": config.max_source_length,
         "max_target_length": config.max_target_length,

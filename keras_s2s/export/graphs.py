@@ -2,6 +2,7 @@
 
     encoder: {source_ids [?, ?] int32} -> {state_* [?, H] float32}
     decoder: {token_ids [?, ?] int32, state_* [?, H] float32} -> {logits [?, ?, V], next_state_* [?, H]}
+    greedy:  {source_ids [?, ?] int32} -> {output_ids [?, ?] int32, output_lengths, log_prob, finished [?]}
 
 The SavedModel version checks its inputs in-graph (a TF Serving client that sends an id
 outside the vocabulary or an empty tensor gets an InvalidArgument error naming the input,
@@ -13,11 +14,28 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_s2s.runtime.interface import GraphSignature
+from keras_s2s.export.greedy import greedy_decode
+from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 
 
 def serving_function(model, signature: GraphSignature, *, check_inputs: bool) -> tf.types.experimental.GenericFunction:
     """A tf.function over ``model`` whose single argument is a dict of the signature's inputs."""
+    return _serving(signature, lambda feeds: model(feeds, training=False), check_inputs)
+
+
+def greedy_serving_function(
+    encoder, step_decoder, signature: GraphSignature, decoding: DecodingInterface, max_length: int, *, check_inputs: bool
+) -> tf.types.experimental.GenericFunction:
+    """A tf.function ``{source_ids} -> greedy outputs`` (keras_s2s.export.greedy) over an
+    encoder and a one-step decoder (``models.single_step_decoder``)."""
+    return _serving(
+        signature,
+        lambda feeds: greedy_decode(encoder, step_decoder, decoding, feeds[decoding.source_input], max_length),
+        check_inputs,
+    )
+
+
+def _serving(signature: GraphSignature, compute, check_inputs: bool) -> tf.types.experimental.GenericFunction:
     specs = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in signature.inputs}
     output_names = [t.name for t in signature.outputs]
 
@@ -25,7 +43,7 @@ def serving_function(model, signature: GraphSignature, *, check_inputs: bool) ->
     def serve(feeds):
         checks = _input_checks(signature, feeds) if check_inputs else []
         with tf.control_dependencies(checks):
-            outputs = model(feeds, training=False)
+            outputs = compute(feeds)
         return {name: tf.identity(outputs[name], name=name) for name in output_names}
 
     return serve

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import keras
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import PAD_ID, SOURCE_IDS
 from keras_s2s.errors import ExportError
-from keras_s2s.export.graphs import serving_function
-from keras_s2s.runtime.interface import GraphSignature
+from keras_s2s.export.graphs import greedy_serving_function, serving_function
+from keras_s2s.models import unmasked_encoder
+from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 
 OPSET = 17
 FUSED_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
@@ -30,7 +32,7 @@ SOURCE_LENGTHS = "source_lengths"
 
 def write_onnx(model: keras.Model, signature: GraphSignature, path: str | Path) -> None:
     """ONNX file at ``path`` with the signature's input and output names; passes onnx.checker."""
-    _save_checked(_convert(model, signature), signature, path)
+    _save_checked(_convert(serving_function(model, signature, check_inputs=False)), signature, path)
 
 
 def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: GraphSignature, path: str | Path) -> str:
@@ -38,18 +40,43 @@ def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: G
 
     Returns how the recurrence was converted, one of ``ONNX_RECURRENCES``: ``"fused"``
     (``LSTM`` ops with ``sequence_lens``) or ``"loop"`` (the masked graph's ``Loop``)."""
-    from keras_s2s.models import build_encoder
+    return _write_with_fast_encoder(
+        lambda any_encoder: serving_function(any_encoder, signature, check_inputs=False), encoder, config, signature, path
+    )
 
-    vocab_size = encoder.get_layer("embedding").input_dim
-    unmasked = build_encoder(config, vocab_size, name=encoder.name, mask_padding=False)
-    unmasked.set_weights(encoder.get_weights())
-    proto = _convert(unmasked, signature)
-    op_types = Counter(node.op_type for node in proto.graph.node)
-    if op_types["Loop"] == 0 and any(op_types[op] for op in FUSED_RECURRENT_OPS):
+
+def write_greedy_onnx(
+    encoder: keras.Model,
+    step_decoder: keras.Model,
+    config: Seq2SeqConfig,
+    signature: GraphSignature,
+    decoding: DecodingInterface,
+    max_length: int,
+    path: str | Path,
+) -> str:
+    """Greedy decoding as one ONNX graph (keras_s2s.export.greedy): the encoder as in
+    ``write_encoder_onnx``, then a ``Loop`` over the one-step decoder. Returns the encoder's
+    recurrence kind."""
+    return _write_with_fast_encoder(
+        lambda any_encoder: greedy_serving_function(
+            any_encoder, step_decoder, signature, decoding, max_length, check_inputs=False
+        ),
+        encoder, config, signature, path,
+    )
+
+
+def _write_with_fast_encoder(function_over: Callable, encoder: keras.Model, config: Seq2SeqConfig,
+                             signature: GraphSignature, path: str | Path) -> str:
+    """Converts ``function_over(unmasked encoder)`` when tf2onnx fuses every encoder layer
+    (one fused op per layer in the main graph, outside any decoding ``Loop``) and feeds them
+    the source lengths; otherwise converts ``function_over(encoder)`` (masked, a ``Loop``)."""
+    proto = _convert(function_over(unmasked_encoder(encoder, config)))
+    fused = [node for node in proto.graph.node if node.op_type in FUSED_RECURRENT_OPS]
+    if len(fused) == config.num_layers:
         _feed_source_lengths(proto)
         _save_checked(proto, signature, path)
         return "fused"
-    _save_checked(_convert(encoder, signature), signature, path)
+    _save_checked(_convert(function_over(encoder)), signature, path)
     return "loop"
 
 
@@ -60,10 +87,9 @@ def op_types(path: str | Path) -> Counter:
     return Counter(node.op_type for node in onnx.load(str(path)).graph.node)
 
 
-def _convert(model: keras.Model, signature: GraphSignature):
+def _convert(function):
     import tf2onnx
 
-    function = serving_function(model, signature, check_inputs=False)
     proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     return proto
 

