@@ -5,7 +5,9 @@
 
 Translates the first ``--words`` test words one at a time (batch 1: one request per word)
 and in batches of 64, with Keras (tf.function per step), the SavedModel signatures and ONNX
-Runtime. Same greedy loop for all (keras_s2s.decoding). Prints a markdown table.
+Runtime: the step loop (keras_s2s.decoding over the encoder and decoder-step graphs) for
+all, and the exported greedy graph (one call per batch, the default for exports). Prints a
+markdown table.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ def main() -> None:
 
     test_file = Seq2SeqConfig.from_json(args.run_dir / "config.json").test_file
     words = list(dict.fromkeys(line.split("\t")[0] for line in open(test_file, encoding="utf-8")))[: args.words]
-    translators = {
-        "keras": load_translator(args.run_dir, "keras"),
-        "savedmodel": load_translator(args.export_dir, "savedmodel"),
-        "onnx": load_translator(args.export_dir, "onnx"),
-    }
-    reference = translators["keras"].translate(words, batch_size=64)
+    translators = {"keras step loop": load_translator(args.run_dir, "keras")}
+    for runtime in ("savedmodel", "onnx"):
+        translators[f"{runtime} step loop"] = load_translator(args.export_dir, runtime)
+        translators[f"{runtime} step loop"].use_greedy_graph = False
+        translators[f"{runtime} greedy graph"] = load_translator(args.export_dir, runtime)
+    reference = translators["keras step loop"].translate(words, batch_size=64)
     rows = []
     for name, translator in translators.items():
         translator.translate(words[:8], batch_size=1)  # warm-up: tracing, session init

@@ -264,7 +264,8 @@ def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy)
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
-def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runtime):
+@pytest.mark.parametrize("batch", [3, 12], ids=["small-batch", "large-batch"])  # ONNX: 1 or 2 threads
+def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runtime, batch):
     """One call of the exported greedy graph = Greedy() over the encoder and decoder-step
     graphs, and over the Keras models: same ids, finished flags and log-probabilities, on
     right-padded batches. The models are untrained, so rows run to max_decode_length
@@ -272,7 +273,7 @@ def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runti
     translator = pair_translators[runtime]
     assert translator.use_greedy_graph
     rng = np.random.default_rng(7)
-    source_ids = random_source_ids(rng, 6, 7, len(translator.source.vocab))
+    source_ids = random_source_ids(rng, batch, 7, len(translator.source.vocab))
     graph = translator.decode_ids(source_ids, Greedy())
     translator.use_greedy_graph = False
     try:
