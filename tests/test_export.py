@@ -302,6 +302,8 @@ def test_the_greedy_onnx_graph_is_one_loop_without_nested_loops(exported_pair):
     assert "Loop" not in {node.op_type for node in decoding_bodies[0].node}
     fused_encoder = config.cell == "lstm"
     assert len(bodies) == 1 if fused_encoder else len(bodies) > 1  # GRU/RNN: the masked encoder's Loops
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    assert metadata["graphs"]["greedy"]["onnx_recurrence"] == ("fused" if fused_encoder else "loop")
     if fused_encoder:
         assert sum(node.op_type == "LSTM" for node in graph.node) == config.num_layers
 

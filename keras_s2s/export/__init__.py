@@ -116,9 +116,9 @@ def export_models(
         seconds["savedmodel"] = time.perf_counter() - clock
         clock = time.perf_counter()
         staging.onnx_dir.mkdir(parents=True)
-        recurrence = write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))
+        recurrences = {"encoder": write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))}
         write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
-        write_greedy_onnx(
+        recurrences["greedy"] = write_greedy_onnx(
             encoder, step_decoder, config, greedy, signatures.decoding, config.max_decode_length,
             staging.onnx_file("greedy"),
         )
@@ -129,7 +129,7 @@ def export_models(
         config.to_json(staging.config)
         staging.models_config.write_text(serving_config(target.path.name), encoding="utf-8")
         graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder, "greedy": greedy}
-        metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrence)
+        metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrences)
         staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
@@ -184,7 +184,7 @@ def _metadata(
     config: Seq2SeqConfig,
     graph_signatures: dict[str, GraphSignature],
     decoding: DecodingInterface,
-    encoder_recurrence: str,
+    onnx_recurrences: dict[str, str],
 ) -> dict:
     graphs = {}
     for graph, signature in graph_signatures.items():
@@ -197,8 +197,8 @@ def _metadata(
         }
     # How the ONNX encoders (the encoder graph, and the one inside greedy) run their
     # recurrence: "fused" LSTM ops fed sequence_lens, or tf2onnx's "loop" over the masked graph.
-    for graph in ("encoder", "greedy"):
-        graphs[graph]["onnx_recurrence"] = encoder_recurrence
+    for graph, recurrence in onnx_recurrences.items():
+        graphs[graph]["onnx_recurrence"] = recurrence
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)
