@@ -79,6 +79,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     train.add_argument("--train-file", help="override the config's train_file (dataset 'tsv')")
     train.add_argument("--validation-file", help="override the config's validation_file")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument(
+        "--resume", action="store_true",
+        help="continue the unfinished run in --out from its last completed epoch (same config and data files; "
+             "an empty or missing --out starts a new run)",
+    )
     train.set_defaults(command=_train)
 
     translate = commands.add_parser(
@@ -156,7 +161,7 @@ def _train(args: argparse.Namespace) -> int:
     _load_tensorflow()
     from keras_s2s.training import train_model
 
-    train_model(config, args.out, overwrite=args.overwrite)
+    train_model(config, args.out, overwrite=args.overwrite, resume=args.resume)
     return 0
 
 

@@ -12,6 +12,9 @@
       tensorboard/          TensorBoard event files (tensorboard --logdir RUN_DIR/tensorboard)
       training_summary.json epochs, best epoch, wall time, target tokens per second
       model.keras           the final trainer (best weights); load_trained_model reads it back
+      run_state.json        the requested config, data file digests and the stage (training,
+                            fit_done, finished): what `train --resume` checks and continues
+      backup/               the run after its last completed epoch (while training; see keras_s2s.resume)
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class RunDir:
         self.tensorboard_dir = self.path / "tensorboard"
         self.training_summary = self.path / "training_summary.json"
         self.model = self.path / "model.keras"
+        self.run_state = self.path / "run_state.json"
+        self.backup_dir = self.path / "backup"
 
     @staticmethod
     def is_run_dir(path: str | Path) -> bool:

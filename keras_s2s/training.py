@@ -5,11 +5,14 @@ Steps of ``train_model``: check the data files -> build vocabularies from the tr
 (tensorflow-text tokens) -> tf.data teacher-forcing batches -> encoder/decoder/trainer
 (functional API) -> ``trainer.fit`` with best-checkpoint, early-stopping, CSV-history and
 TensorBoard callbacks -> save the best model and plot the learning curves. Everything lands in
-the run directory (see keras_s2s.run_dir).
+the run directory (see keras_s2s.run_dir). After every epoch the run is backed up, so a killed
+run continues from its last completed epoch with ``resume=True`` (see keras_s2s.resume).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import statistics
 import sys
@@ -26,6 +29,10 @@ from keras_s2s.errors import KerasS2SError
 from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
 from keras_s2s.models import build_seq2seq
 from keras_s2s.plots import plot_learning_curves
+from keras_s2s.resume import (
+    Backup, EpochBackup, ResumeError, RunState, latest_backup, read_history, remove_backups, requested_files,
+    roll_back_to, save_model_atomically,
+)
 from keras_s2s.run_dir import RunDir
 from keras_s2s.vocab import Vocabulary
 
@@ -35,6 +42,7 @@ def train_model(
     out_dir: str | Path,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     verbose: Optional[int] = None,
     log: Optional[TextIO] = None,
 ) -> dict:
@@ -42,17 +50,82 @@ def train_model(
     (also saved as ``training_summary.json``).
 
     ``overwrite``: replace ``out_dir`` if it is an earlier run (never another directory).
+    ``resume``: continue the unfinished run in ``out_dir`` from its last completed epoch
+    (see keras_s2s.resume); the config and data files must be those it started with. An empty
+    or missing ``out_dir`` starts a new run, so one command serves the first start and every restart.
     ``verbose``: Keras' fit verbosity; default a progress bar on a terminal, else a line per epoch.
     ``log``: where progress lines go (default: the current sys.stdout).
     """
     log = log or sys.stdout
     started = time.perf_counter()
-    run = _new_run_dir(out_dir, overwrite)
+    run, state = _open_run_dir(out_dir, config, overwrite=overwrite, resume=resume)
     keras.utils.set_random_seed(config.seed)
+    if state is None:
+        state = _prepare_new_run(config, run, log)
+    config = run.load_config()  # data file paths resolved by _prepare_new_run
+    source_vocab, target_vocab = run.load_vocabularies()
 
+    # Model: one encoder, one decoder, composed into the teacher-forcing trainer.
+    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
+    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=config.jit_compile)
+    model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
+    print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
+          f"{model.trainer.count_params():,} parameters", file=log)
+
+    backup = latest_backup(run.backup_dir)
+    if state.stage == "training":
+        _fit(model.trainer, config, run, backup, source_vocab, target_vocab, verbose=verbose, log=log)
+        state.stage = "fit_done"
+        state.save(run.run_state)
+        backup = latest_backup(run.backup_dir)
+    else:
+        print(f"[resume] {run.path}: training had ended; saving the final model", file=log)
+    summary = _save_final_model(model.trainer, run, backup, started, log=log)
+    state.stage = "finished"
+    state.save(run.run_state)
+    remove_backups(run.backup_dir)
+    return summary
+
+
+def _open_run_dir(
+    out_dir: str | Path, config: Seq2SeqConfig, *, overwrite: bool, resume: bool
+) -> tuple[RunDir, Optional[RunState]]:
+    """The run directory, and the state of the run to resume (None: a new run in an empty directory).
+
+    An earlier run there is replaced only with ``overwrite``, continued only with ``resume``."""
+    if overwrite and resume:
+        raise KerasS2SError("--overwrite and --resume exclude each other: replace the run, or continue it")
+    run = RunDir(out_dir)
+    if run.path.exists() and any(run.path.iterdir()):
+        if not run.config.is_file():
+            raise KerasS2SError(
+                f"output directory {run.path} is not empty and is not a keras-s2s run directory (no config.json); "
+                "choose another --out"
+            )
+        if resume:
+            state = RunState.load(run.run_state)
+            if state.stage == "finished":
+                raise ResumeError(
+                    f"cannot resume {run.path}: its training has finished; pass --overwrite to train it again"
+                )
+            state.check_same_request(config, _data_files(config, run.load_config()), run.path)
+            return run, state
+        if not overwrite:
+            raise KerasS2SError(
+                f"output directory {run.path} is not empty; pass --resume to continue its training from the last "
+                "completed epoch, --overwrite to replace it, or choose another --out"
+            )
+        shutil.rmtree(run.path)
+    run.path.mkdir(parents=True, exist_ok=True)
+    return run, None
+
+
+def _prepare_new_run(requested: Seq2SeqConfig, run: RunDir, log: TextIO) -> RunState:
+    """Checks the data, builds the vocabularies and writes config.json, the data report and
+    the run state; returns the run state."""
     # 1. Data: built-in sets are written out; every file is checked line by line.
-    files = dataset_files(config, run.data_dir)
-    config = config.replace(
+    files = dataset_files(requested, run.data_dir)
+    config = requested.replace(
         train_file=str(files.train.resolve()),
         validation_file=str(files.validation.resolve()),
         test_file=str(files.test.resolve()) if files.test else None,
@@ -69,24 +142,47 @@ def train_model(
     target_vocab.save(run.target_vocab)
     config.to_json(run.config)
     print(f"[vocab] source {len(source_vocab)} tokens, target {len(target_vocab)} tokens", file=log)
+    state = RunState.start(requested, _data_files(requested, config))
+    state.save(run.run_state)
+    return state
 
-    # 3. tf.data: ((source_ids, decoder_input_ids), target_ids), length-bucketed batches.
+
+def _data_files(requested: Seq2SeqConfig, resolved: Seq2SeqConfig) -> dict[str, Path]:
+    """Every data file a run reads: the files the config names, and the split files it trains on."""
+    splits = {"train": resolved.train_file, "validation": resolved.validation_file, "test": resolved.test_file}
+    return {**requested_files(requested), **{split: Path(path) for split, path in splits.items() if path}}
+
+
+def _fit(
+    trainer: keras.Model,
+    config: Seq2SeqConfig,
+    run: RunDir,
+    backup: Optional[Backup],
+    source_vocab: Vocabulary,
+    target_vocab: Vocabulary,
+    *,
+    verbose: Optional[int],
+    log: TextIO,
+) -> None:
+    """``trainer.fit`` with teacher forcing, from the start or from ``backup``'s epoch."""
+    roll_back_to(backup, checkpoint=run.checkpoint, history=run.history)
+    if backup is not None:
+        trainer.load_weights(backup.trainer_weights)
+        print(f"[resume] {run.path}: continuing after epoch {backup.epochs_completed} of {config.epochs}", file=log)
+        if backup.stop_training or backup.epochs_completed >= config.epochs:
+            return
+
+    # tf.data: ((source_ids, decoder_input_ids), target_ids), length-bucketed batches.
     source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
     batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
     train_batches = teacher_forcing_dataset(
-        files.train, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
+        config.train_file, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
     )
-    validation_batches = teacher_forcing_dataset(files.validation, source, target, **batching)
+    validation_batches = teacher_forcing_dataset(config.validation_file, source, target, **batching)
 
-    # 4. Model: one encoder, one decoder, composed into the teacher-forcing trainer.
-    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=config.jit_compile)
-    print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
-          f"{model.trainer.count_params():,} parameters", file=log)
-
-    # 5. model.fit with teacher forcing.
-    throughput = ThroughputLogger(files.reports["train"].target_tokens, max_seconds=(
+    train_report = json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]
+    throughput = ThroughputLogger(train_report["target_tokens"], max_seconds=(
         config.max_train_minutes * 60 if config.max_train_minutes is not None else None
     ))
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -96,37 +192,51 @@ def train_model(
         early_stopping_patience=config.early_stopping_patience,
         reduce_lr_patience=config.reduce_lr_patience,
         tensorboard_dir=run.tensorboard_dir,
+        append_history=backup is not None,
     )]
-    history = model.trainer.fit(
+    callbacks.append(EpochBackup(
+        run.backup_dir, checkpoint_path=run.checkpoint, history_path=run.history,
+        named_callbacks={type(callback).__name__: callback for callback in callbacks}, restore=backup,
+    ))
+    trainer.fit(
         train_batches, validation_data=validation_batches, epochs=config.epochs, callbacks=callbacks,
+        initial_epoch=backup.epochs_completed if backup is not None else 0,
         shuffle=False,  # the tf.data pipeline shuffles (seeded, every epoch)
         verbose=verbose if verbose is not None else (1 if log.isatty() else 2),
     )
 
-    # 6. Keep the best epoch's weights as the final model; plot the history.
+
+def _save_final_model(
+    trainer: keras.Model, run: RunDir, backup: Optional[Backup], started: float, *, log: TextIO
+) -> dict:
+    """Keeps the best epoch's weights as model.keras, plots the history, writes the summary."""
+    history = read_history(run.history)
     if not run.checkpoint.is_file():
         raise KerasS2SError(
-            f"training diverged: val_loss was not finite in any of {len(history.history['val_loss'])} epoch(s), "
-            f"so no checkpoint was saved in {run.checkpoint.parent}; lower learning_rate (now {config.learning_rate}) "
-            "or set clipnorm"
+            f"training diverged: val_loss was not finite in any of {len(history)} epoch(s), "
+            f"so no checkpoint was saved in {run.checkpoint.parent}; lower learning_rate "
+            f"(now {run.load_config().learning_rate}) or set clipnorm"
         )
-    model.trainer.load_weights(run.checkpoint)
-    model.trainer.save(run.model)
+    trainer.load_weights(run.checkpoint)
+    save_model_atomically(trainer, run.model)
     plot_learning_curves(run.history, run.learning_curves)
-    val_losses = history.history["val_loss"]
+    val_losses = [row["val_loss"] if math.isfinite(row["val_loss"]) else math.inf for row in history]
     best_epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
+    epoch_seconds = [row["seconds"] for row in history]
     # The first epoch includes tracing and XLA compilation; later ones show the steady state.
-    steady = throughput.epoch_seconds[1:] or throughput.epoch_seconds
+    steady = epoch_seconds[1:] or epoch_seconds
+    target_tokens = json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]["target_tokens"]
+    throughput_counters = backup.counters.get(ThroughputLogger.__name__, {}) if backup is not None else {}
     summary = {
-        "parameters": model.trainer.count_params(),
-        "epochs_run": len(val_losses),
-        "stopped_by_time_budget": throughput.stopped_by_budget,
+        "parameters": trainer.count_params(),
+        "epochs_run": len(history),
+        "stopped_by_time_budget": bool(throughput_counters.get("stopped_by_budget", False)),
         "best_epoch": best_epoch + 1,
         "best_val_loss": val_losses[best_epoch],
-        "best_val_token_accuracy": history.history["val_token_accuracy"][best_epoch],
-        "train_target_tokens_per_epoch": throughput.target_tokens_per_epoch,
-        "target_tokens_per_second": throughput.target_tokens_per_epoch / statistics.median(steady),
-        "epoch_seconds": throughput.epoch_seconds,
+        "best_val_token_accuracy": history[best_epoch]["val_token_accuracy"],
+        "train_target_tokens_per_epoch": target_tokens,
+        "target_tokens_per_second": target_tokens / statistics.median(steady),
+        "epoch_seconds": epoch_seconds,
         "wall_seconds": time.perf_counter() - started,
     }
     run.write_json(run.training_summary, summary)
@@ -137,19 +247,6 @@ def train_model(
         file=log,
     )
     return summary
-
-
-def _new_run_dir(out_dir: str | Path, overwrite: bool) -> RunDir:
-    """An empty run directory at ``out_dir``; an earlier run there is replaced only with ``overwrite``."""
-    run = RunDir(out_dir)
-    if run.path.exists() and any(run.path.iterdir()):
-        if not overwrite:
-            raise KerasS2SError(f"output directory {run.path} is not empty; choose another --out or pass --overwrite")
-        if not run.config.is_file():
-            raise KerasS2SError(f"refusing to overwrite {run.path}: it is not a keras-s2s run directory (no config.json)")
-        shutil.rmtree(run.path)
-    run.path.mkdir(parents=True, exist_ok=True)
-    return run
 
 
 def compile_trainer(
@@ -175,10 +272,12 @@ def training_callbacks(
     early_stopping_patience: Optional[int],
     reduce_lr_patience: Optional[int] = None,
     tensorboard_dir: Optional[str | Path] = None,
+    append_history: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint (weights, by val_loss), optional learning-rate halving on a val_loss
     plateau, CSV history, optional early stopping, and TensorBoard event files (per epoch)
-    when ``tensorboard_dir`` is given."""
+    when ``tensorboard_dir`` is given. ``append_history``: add rows to an existing history file
+    (a resumed run) instead of starting it anew."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.ModelCheckpoint(
             str(checkpoint_path), monitor="val_loss", save_best_only=True, save_weights_only=True
@@ -187,7 +286,7 @@ def training_callbacks(
     if reduce_lr_patience is not None:
         # Before CSVLogger, so the history records each epoch's learning_rate.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=reduce_lr_patience))
-    callbacks.append(keras.callbacks.CSVLogger(str(history_path)))
+    callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=append_history))
     if early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping_patience)

@@ -1,6 +1,6 @@
 """Train a sequence-to-sequence model into a run directory: a script to copy and edit.
 
-    python pipelines/train.py --config pipelines/configs/toy.json --out runs/toy [--epochs N]
+    python pipelines/train.py --config pipelines/configs/toy.json --out runs/toy [--epochs N] [--resume]
     python -m pipelines.train ...            (from the repository root)
 
 It needs only the installed ``keras_s2s`` library, so a copy works from any directory. The
@@ -23,6 +23,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="run directory to write")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     args = parser.parse_args(argv)
 
     from keras_s2s import Seq2SeqConfig
@@ -36,7 +37,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         import_tensorflow_quietly()
         from keras_s2s import train_model
 
-        train_model(config, args.out, overwrite=args.overwrite)
+        train_model(config, args.out, overwrite=args.overwrite, resume=args.resume)
     except KerasS2SError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1

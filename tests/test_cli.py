@@ -195,8 +195,8 @@ def test_train_into_a_non_empty_directory_without_overwrite_fails(tmp_path, caps
     (out / "notes.txt").write_text("keep me", encoding="utf-8")
     assert main(["train", "--config", str(TOY_CONFIG), "--out", str(out)]) == 1
     error = one_line_error(capsys)
-    assert f"output directory {out} is not empty" in error
-    assert "--overwrite" in error
+    assert f"output directory {out} is not empty and is not a keras-s2s run directory" in error
+    assert "choose another --out" in error  # neither --overwrite nor --resume applies to it
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
