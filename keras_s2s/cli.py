@@ -6,6 +6,7 @@
     keras-s2s evaluate runs/toy --data test [--beam N [--length-penalty A]] [--json]
     keras-s2s export runs/toy --out exported/toy [--version N]
     keras-s2s translate exported/toy --runtime onnx|savedmodel "I go home"
+    keras-s2s serve-request exported/toy "I go home" [--grpc] [--columns]
 
 Options may come before, between or after the positional arguments.
 
@@ -131,6 +132,20 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     export.add_argument("--out", type=Path, help="export directory (default: exported/<run name>)")
     export.add_argument("--version", type=int, help="TF Serving version number (default: newest + 1)")
     export.set_defaults(command=_export)
+
+    request = commands.add_parser(
+        "serve-request", help="print the TF Serving request (REST body or gRPC PredictRequest) translating TEXT",
+        description="Prints what a client sends to the export's translate model on TF Serving (or keras-s2s serve): "
+                    "the REST URL and JSON body, or with --grpc the PredictRequest in protobuf text format.",
+    )
+    request.add_argument("path", type=Path, help="export directory (with a translate model)")
+    request.add_argument("texts", nargs="+", metavar="TEXT", help="inputs to translate")
+    request.add_argument("--grpc", action="store_true", help="a gRPC PredictRequest instead of a REST body")
+    request.add_argument("--columns", action="store_true",
+                         help='REST column format {"inputs": {"text": [...]}} instead of rows {"instances": [...]}')
+    request.add_argument("--host", default="localhost", help="server host for the REST URL (default localhost)")
+    request.add_argument("--port", type=int, default=8501, help="REST port for the URL (default 8501)")
+    request.set_defaults(command=_serve_request)
     return parser, dict(commands.choices)
 
 
@@ -253,6 +268,24 @@ def _export(args: argparse.Namespace) -> int:
 
 
 # --- helpers -------------------------------------------------------------------------
+def _serve_request(args: argparse.Namespace) -> int:
+    from keras_s2s.runtime.artifact import ExportLayout
+    from keras_s2s.serving_client import grpc_predict_request, rest_predict_body, rest_predict_url
+
+    metadata = ExportLayout(args.path).read_metadata()
+    if "translate" not in metadata:
+        raise KerasS2SError(f"{args.path} has no translate model (exported before it existed); re-export the run")
+    model_name = metadata["translate"]["serving_model_name"]
+    if args.grpc:
+        _load_tensorflow()
+        print(f"# tensorflow.serving.PredictionService/Predict, model {model_name} (gRPC port 8500 by default)")
+        print(grpc_predict_request(args.texts, model_name), end="")
+    else:
+        print(f"POST {rest_predict_url(args.host, args.port, model_name)}")
+        print(json.dumps(rest_predict_body(args.texts, columns=args.columns), ensure_ascii=False))
+    return 0
+
+
 def _warn_about_input(number: int, result) -> None:
     """One stderr line per thing the model could not read of input ``number`` (a
     ``TranslatedInput``): source tokens mapped to UNK, tokens past the maximum source length."""

@@ -31,3 +31,11 @@ OUTPUT_IDS = "output_ids"
 OUTPUT_LENGTHS = "output_lengths"
 LOG_PROB = "log_prob"
 FINISHED = "finished"
+
+# The translate graph (keras_s2s.export.translate): strings in, strings out, and what was read.
+TEXT_INPUT = "text"
+OUTPUT_TEXT = "output_text"
+SCORE = "score"
+SOURCE_LENGTHS = "source_lengths"  # also the fused ONNX encoders' sequence_lens
+TRUNCATED = "truncated"
+UNKNOWN_TOKENS = "unknown_tokens"

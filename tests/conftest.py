@@ -40,6 +40,34 @@ def write_text(write_bytes):
 
 
 
+def make_untrained_run(directory: Path, cell: str, num_layers: int, **fields) -> Path:
+    """A run directory with a freshly initialised (untrained) model and toy vocabularies;
+    ``fields``: more config fields (reverse_source, bidirectional, attention...)."""
+    import keras
+
+    from keras_s2s.config import Seq2SeqConfig
+    from keras_s2s.datasets import toy_pairs
+    from keras_s2s.models import build_seq2seq
+    from keras_s2s.run_dir import RunDir
+    from keras_s2s.vocab import Vocabulary, count_tokens
+
+    keras.utils.set_random_seed(0)
+    defaults = dict(dataset="toy", source_tokenizer="word", embedding_size=8, hidden_size=16,
+                    max_source_length=10, max_target_length=10)
+    config = Seq2SeqConfig(cell=cell, num_layers=num_layers, **{**defaults, **fields})
+    pairs = toy_pairs()
+    source_vocab = Vocabulary.build(count_tokens(config.source_spec().tokenize(s) for s, _ in pairs))
+    target_vocab = Vocabulary.build(count_tokens(config.target_spec().tokenize(t) for _, t in pairs))
+    run = RunDir(directory)
+    directory.mkdir(parents=True)
+    config.to_json(run.config)
+    source_vocab.save(run.source_vocab)
+    target_vocab.save(run.target_vocab)
+    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
+    model.trainer.save(run.model)
+    return directory
+
+
 def _train_with_the_cli(config: Path, run_dir: Path):
     import keras_s2s.training  # noqa: F401  imported before the redirect, so a default bound to the old stdout shows
     from keras_s2s.cli import main
@@ -83,3 +111,21 @@ def exported_toy(trained_toy, tmp_path_factory):
     out = tmp_path_factory.mktemp("toy_export") / "toy"
     export_run(run_dir, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def exported_toy_attention(trained_toy_attention_run, tmp_path_factory):
+    """The toy attention run (bi-LSTM + Bahdanau) exported once; copy it before changing it."""
+    from keras_s2s.export import export_run
+
+    out = tmp_path_factory.mktemp("toy_attention_export") / "export"
+    export_run(trained_toy_attention_run, out)
+    return out
+
+
+@pytest.fixture(scope="session", params=["plain", "attention"])
+def trained_toy_export(request, trained_toy):
+    """(run directory, export directory) of the trained toy model: plain LSTM, or bi-LSTM + Bahdanau."""
+    if request.param == "plain":
+        return trained_toy[0], request.getfixturevalue("exported_toy")
+    return request.getfixturevalue("trained_toy_attention_run"), request.getfixturevalue("exported_toy_attention")

@@ -23,37 +23,14 @@ from keras_s2s.errors import ExportError, InputError
 from keras_s2s.runtime import load_translator
 from keras_s2s.runtime.artifact import ExportLayout, sha256_of
 from keras_s2s.tokenization import TextSpec
-from keras_s2s.vocab import Vocabulary, count_tokens
+from keras_s2s.vocab import Vocabulary
+
+from conftest import make_untrained_run
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
-
-
-def make_untrained_run(directory: Path, cell: str, num_layers: int, **fields) -> Path:
-    """A run directory with a freshly initialised (untrained) model and toy vocabularies;
-    ``fields``: more config fields (reverse_source, bidirectional, attention...)."""
-    import keras
-
-    from keras_s2s.datasets import toy_pairs
-    from keras_s2s.models import build_seq2seq
-    from keras_s2s.run_dir import RunDir
-
-    keras.utils.set_random_seed(0)
-    config = Seq2SeqConfig(dataset="toy", source_tokenizer="word", cell=cell, num_layers=num_layers,
-                           embedding_size=8, hidden_size=16, max_source_length=10, max_target_length=10, **fields)
-    pairs = toy_pairs()
-    source_vocab = Vocabulary.build(count_tokens(config.source_spec().tokenize(s) for s, _ in pairs))
-    target_vocab = Vocabulary.build(count_tokens(config.target_spec().tokenize(t) for _, t in pairs))
-    run = RunDir(directory)
-    directory.mkdir(parents=True)
-    config.to_json(run.config)
-    source_vocab.save(run.source_vocab)
-    target_vocab.save(run.target_vocab)
-    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-    model.trainer.save(run.model)
-    return directory
 
 
 EXPORT_CASES = {
@@ -145,23 +122,6 @@ def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(pai
             np.testing.assert_allclose(next_state[name], keras_next[name], atol=ATOL, err_msg=f"{runtime} decoder {name}")
         assert logits.shape == keras_logits.shape == (batch, 1, len(translators["keras"].target.vocab))
         np.testing.assert_allclose(logits, keras_logits, atol=ATOL, err_msg=f"{runtime} decoder logits")
-
-
-@pytest.fixture(scope="module")
-def exported_toy_attention(trained_toy_attention_run, tmp_path_factory):
-    from keras_s2s.export import export_run
-
-    out = tmp_path_factory.mktemp("toy_attention_export") / "export"
-    export_run(trained_toy_attention_run, out)
-    return out
-
-
-@pytest.fixture(scope="module", params=["plain", "attention"])
-def trained_toy_export(request, trained_toy):
-    """(run directory, export directory) of the trained toy model: plain LSTM, or bi-LSTM + Bahdanau."""
-    if request.param == "plain":
-        return trained_toy[0], request.getfixturevalue("exported_toy")
-    return request.getfixturevalue("trained_toy_attention_run"), request.getfixturevalue("exported_toy_attention")
 
 
 @pytest.mark.parametrize("strategy", [Greedy(), Beam(width=3, nbest=2, length_penalty=0.6)], ids=["greedy", "beam3"])

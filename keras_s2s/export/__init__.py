@@ -37,6 +37,9 @@ from keras_s2s.vocab import Vocabulary
 GRAPHS = ("encoder", "decoder", "greedy")
 """The exported graphs: encoder and decoder step (the design's separate graphs), and greedy
 decoding in one graph (keras_s2s.export.greedy). Each is a SavedModel and an ONNX file."""
+SAVEDMODEL_GRAPHS = (*GRAPHS, "translate")
+"""The SavedModels (TF Serving models): the graphs above, and ``translate``, strings in and
+out (keras_s2s.export.translate; tensorflow-text ops, so SavedModel only)."""
 _VERSIONED_LIBRARIES = (
     "keras-s2s", "tensorflow", "keras", "tensorflow-text", "tf2onnx", "onnx", "onnxruntime", "numpy",
 )
@@ -89,8 +92,10 @@ def export_models(
     version: Optional[int] = None,
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
-    from keras_s2s.export.graphs import greedy_serving_function
+    from keras_s2s.export.graphs import greedy_serving_function, translate_serving_function
     from keras_s2s.export.greedy import greedy_signature
+    from keras_s2s.export.translate import TextTables
+    from keras_s2s.export.warmup import write_warmup_requests
     from keras_s2s.export.onnx import write_encoder_onnx, write_greedy_onnx, write_onnx
     from keras_s2s.export.savedmodel import write_function_savedmodel, write_savedmodel
     from keras_s2s.models import single_step_decoder
@@ -113,6 +118,17 @@ def export_models(
             encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length, check_inputs=True
         )
         write_function_savedmodel([encoder, step_decoder], greedy_function, staging.savedmodel_dir("greedy", version))
+        tables = TextTables(source_vocab, target_vocab)
+        translate_function = translate_serving_function(
+            encoder, step_decoder, signatures.decoding, tables, config=config, check_inputs=True
+        )
+        write_function_savedmodel(
+            [encoder, step_decoder, tables], translate_function, staging.savedmodel_dir("translate", version)
+        )
+        write_warmup_requests(
+            staging.savedmodel_dir("translate", version), f"{target.path.name}_translate", source_vocab,
+            config.source_spec(),
+        )
         seconds["savedmodel"] = time.perf_counter() - clock
         clock = time.perf_counter()
         staging.onnx_dir.mkdir(parents=True)
@@ -132,7 +148,7 @@ def export_models(
         metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrences)
         staging.write_metadata(metadata)
         sizes = {
-            **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in GRAPHS},
+            **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in SAVEDMODEL_GRAPHS},
             **{f"onnx/{g}.onnx": _size(staging, staging.onnx_file(g)) for g in GRAPHS},
             "assets": _size(staging, staging.assets),
         }
@@ -144,12 +160,12 @@ def export_models(
 
 
 def serving_config(name: str, base: str = "/models") -> str:
-    """TF Serving ``--model_config_file`` text serving ``NAME_encoder`` and ``NAME_decoder``
-    from ``{base}/NAME/encoder`` and ``{base}/NAME/decoder`` (mount the export at base/NAME)."""
+    """TF Serving ``--model_config_file`` text serving ``NAME_GRAPH`` from ``{base}/NAME/GRAPH``
+    for every SavedModel graph (mount the export at base/NAME)."""
     entries = "".join(
         f'  config {{\n    name: "{name}_{graph}"\n    base_path: "{base}/{name}/{graph}"\n'
         f'    model_platform: "tensorflow"\n  }}\n'
-        for graph in GRAPHS
+        for graph in SAVEDMODEL_GRAPHS
     )
     return f"model_config_list {{\n{entries}}}\n"
 
@@ -199,6 +215,15 @@ def _metadata(
     # recurrence: "fused" LSTM ops fed sequence_lens, or tf2onnx's "loop" over the masked graph.
     for graph, recurrence in onnx_recurrences.items():
         graphs[graph]["onnx_recurrence"] = recurrence
+    from keras_s2s.export.translate import TRANSLATE_SIGNATURE
+
+    translate = {
+        "savedmodel": f"translate/{version}",
+        "signature_name": "serving_default",
+        "serving_model_name": f"{name}_translate",
+        "strategy": "greedy",
+        **TRANSLATE_SIGNATURE.to_dict(),
+    }
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)
@@ -211,6 +236,7 @@ def _metadata(
         "version": version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "graphs": graphs,
+        "translate": translate,
         "decoding": decoding.to_dict(),
         "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "sos": SOS_ID, "eos": EOS_ID},
         "max_source_length": config.max_source_length,
@@ -245,7 +271,7 @@ def _publish(staging: ExportLayout, target: ExportLayout, version: int) -> None:
         # Old metadata out first: from here until the new assets are in, the export does not load.
         if target.assets.exists():
             move(target.assets, trash / "assets")
-        for graph in GRAPHS:
+        for graph in SAVEDMODEL_GRAPHS:
             (target.path / graph).mkdir(exist_ok=True)
             move(staging.savedmodel_dir(graph, version), target.savedmodel_dir(graph, version))
         if target.onnx_dir.exists():

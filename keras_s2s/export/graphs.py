@@ -3,6 +3,7 @@
     encoder: {source_ids [?, ?] int32} -> {state_* [?, H] float32}
     decoder: {token_ids [?, ?] int32, state_* [?, H] float32} -> {logits [?, ?, V], next_state_* [?, H]}
     greedy:  {source_ids [?, ?] int32} -> {output_ids [?, ?] int32, output_lengths, log_prob, finished [?]}
+    translate: {text [?] string} -> {output_text [?] string, score, ... (keras_s2s.export.translate)}
 
 The SavedModel version checks its inputs in-graph (a TF Serving client that sends an id
 outside the vocabulary or an empty tensor gets an InvalidArgument error naming the input,
@@ -35,6 +36,25 @@ def greedy_serving_function(
     )
 
 
+def translate_serving_function(
+    encoder, step_decoder, decoding: DecodingInterface, tables, *, config, check_inputs: bool
+) -> tf.types.experimental.GenericFunction:
+    """A tf.function ``{text} -> translate outputs`` (keras_s2s.export.translate) over an
+    encoder, a one-step decoder and the vocabulary tables (``TextTables``)."""
+    from keras_s2s.export.translate import TRANSLATE_SIGNATURE, translate_texts
+
+    return _serving(
+        TRANSLATE_SIGNATURE,
+        lambda feeds: translate_texts(
+            encoder, step_decoder, decoding, tables, feeds[TRANSLATE_SIGNATURE.inputs[0].name],
+            source_spec=config.source_spec(), target_spec=config.target_spec(),
+            max_source_length=config.max_source_length, reverse_source=config.reverse_source,
+            max_decode_length=config.max_decode_length,
+        ),
+        check_inputs,
+    )
+
+
 def _serving(signature: GraphSignature, compute, check_inputs: bool) -> tf.types.experimental.GenericFunction:
     specs = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in signature.inputs}
     output_names = [t.name for t in signature.outputs]
@@ -53,8 +73,9 @@ def _input_checks(signature: GraphSignature, feeds: dict) -> list:
     checks = []
     for info in signature.inputs:
         value = feeds[info.name]
+        needed = "one row" if len(info.shape) == 1 else "one row and one step"
         checks.append(tf.debugging.assert_positive(
-            tf.size(value), message=f"{signature.name} input '{info.name}': empty tensor; send at least one row and one step"
+            tf.size(value), message=f"{signature.name} input '{info.name}': empty tensor; send at least {needed}"
         ))
         if info.id_range is not None:
             low, high = info.id_range

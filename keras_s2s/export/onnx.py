@@ -18,7 +18,7 @@ from typing import Callable
 import keras
 
 from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.constants import PAD_ID, SOURCE_IDS
+from keras_s2s.constants import PAD_ID, SOURCE_IDS, SOURCE_LENGTHS
 from keras_s2s.errors import ExportError
 from keras_s2s.export.graphs import greedy_serving_function, serving_function
 from keras_s2s.models import unmasked_encoder
@@ -26,8 +26,7 @@ from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 
 OPSET = 17
 FUSED_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
-SOURCE_LENGTHS = "source_lengths"
-"""Name of the [B] int32 tensor (real tokens per row) fed to the fused ops' ``sequence_lens``."""
+# SOURCE_LENGTHS names the [B] int32 tensor (real tokens per row) fed to the fused ops' ``sequence_lens``.
 
 
 def write_onnx(model: keras.Model, signature: GraphSignature, path: str | Path) -> None:

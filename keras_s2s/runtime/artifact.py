@@ -193,6 +193,8 @@ def _is_inner_path(value: Any) -> bool:
 
 
 def _is_dtype(value: Any) -> bool:
+    if value == "string":  # TensorFlow's string tensors (the translate graph); numpy has no such dtype
+        return True
     try:
         return isinstance(value, str) and np.dtype(value).name == value
     except TypeError:
@@ -208,7 +210,7 @@ _BOOL = _Kind("true or false", lambda v: isinstance(v, bool))
 _POSITIVE_INT = _Kind("a positive integer", lambda v: _is_int(v) and v >= 1)
 _PATH = _Kind("a relative path inside the export (forward slashes, no '..')", _is_inner_path)
 _SHA256 = _Kind("a sha256 hex digest (64 lowercase hex digits)", lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) is not None)
-_DTYPE = _Kind("a numpy dtype name such as 'int32' or 'float32'", _is_dtype)
+_DTYPE = _Kind("a numpy dtype name such as 'int32' or 'float32', or 'string'", _is_dtype)
 _SHAPE = _Kind("a list of sizes (integers >= 0, or null for a dynamic axis)",
                lambda v: isinstance(v, list) and all(d is None or (_is_int(d) and d >= 0) for d in v))
 _ID_RANGE = _Kind("a [low, high] pair of integers with low < high",
@@ -222,6 +224,11 @@ _GRAPH = _Object({
     "savedmodel": _PATH, "onnx": _PATH, "signature_name": _NAME, "serving_model_name?": _NAME,
     "onnx_recurrence?": _one_of(ONNX_RECURRENCES), "inputs": [_TENSOR], "outputs": [_TENSOR],
 })
+TRANSLATE_STRATEGIES = ("greedy",)
+_TRANSLATE = _Object({  # a SavedModel only: its tensorflow-text ops have no ONNX counterpart
+    "savedmodel": _PATH, "signature_name": _NAME, "serving_model_name": _NAME,
+    "strategy": _one_of(TRANSLATE_STRATEGIES), "inputs": [_TENSOR], "outputs": [_TENSOR],
+})
 _TEXT_SPEC = _Object({  # TextSpec's fields: Literal choices, and the bool ``lowercase``
     name: _BOOL if hint is bool else _one_of(typing.get_args(hint))
     for name, hint in typing.get_type_hints(TextSpec).items()
@@ -229,6 +236,7 @@ _TEXT_SPEC = _Object({  # TextSpec's fields: Literal choices, and the bool ``low
 _METADATA = _Object({
     "version": _POSITIVE_INT,
     "graphs": _Object({"encoder": _GRAPH, "decoder": _GRAPH, "greedy?": _GRAPH}),  # greedy: since 2026-11-22
+    "translate?": _TRANSLATE,  # since 2026-11-22 (second session)
     "decoding": _Object({
         "source_input": _NAME, "token_input": _NAME, "logits_output": _NAME,
         "carries": [_Object({"input": _NAME, "init_from": _NAME, "update_from": _OPTIONAL_NAME})],
@@ -309,6 +317,10 @@ def _check_references(metadata: dict) -> None:
         if graphs[graph]["savedmodel"] != f"{graph}/{version}":
             raise _Invalid(f"'graphs.{graph}.savedmodel' is {graphs[graph]['savedmodel']!r} but 'version' is {version}")
     read = {f"graphs.{g}.{kind}": graphs[g][kind] for g in graphs for kind in ("savedmodel", "onnx")}
+    if "translate" in metadata:
+        if metadata["translate"]["savedmodel"] != f"translate/{version}":
+            raise _Invalid(f"'translate.savedmodel' is {metadata['translate']['savedmodel']!r} but 'version' is {version}")
+        read["translate.savedmodel"] = metadata["translate"]["savedmodel"]
     read.update({f"vocabularies.{side}": path for side, path in metadata["vocabularies"].items()})
     for where, path in read.items():
         if not any(_is_under(listed, path) for listed in metadata["files"]):
