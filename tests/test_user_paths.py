@@ -20,8 +20,10 @@ import csv
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -209,14 +211,16 @@ def test_overwrite_replaces_an_earlier_run_entirely(holdout_run, tmp_path, capsy
 
 # --- 2. more inputs than one batch -------------------------------------------------------------------
 # Different lengths (sorted by length inside the translator), an empty input, an unknown word.
+# Token counts 4, 1, 0, 3, 3, 3, 4: in length order the inputs are 1, 3, 4, 5, 0, 6 (the empty one
+# is not decoded). In batches of 2 ([1, 3], [4, 5], [0, 6]) every batch happens to be in input
+# order; in batches of 3 ([1, 3, 4], [5, 0, 6]) the second is not, so a translation handed back
+# to the wrong row of its batch shows there.
 SEVEN_INPUTS = ["she goes to school", "water", "", "I love you", "the dog runs", "I go zebra", "mountain sea sky tree"]
 
 
 @slow
 @pytest.mark.parametrize("beam", [None, 3], ids=["greedy", "beam-3"])
-def test_inputs_translated_in_batches_of_two_get_the_translations_they_get_alone_in_input_order(
-    trained_toy_run, capsys, beam
-):
+def test_inputs_translated_in_batches_get_the_translations_they_get_alone_in_input_order(trained_toy_run, capsys, beam):
     from keras_s2s import Beam, Greedy, load_translator
 
     translator = load_translator(trained_toy_run)
@@ -225,13 +229,14 @@ def test_inputs_translated_in_batches_of_two_get_the_translations_they_get_alone
     texts = [translation.text for translation in alone]
     assert texts[1:4] == ["물", "", "나는 너를 사랑한다"]
 
-    batched = [best for best, *_ in translator.translate_nbest(SEVEN_INPUTS, batch_size=2, strategy=strategy)]
-    assert [t.tokens for t in batched] == [t.tokens for t in alone]
-    # The same scores too: nothing is added to a hypothesis after its EOS while the batch goes on.
-    assert [t.log_prob for t in batched] == pytest.approx([t.log_prob for t in alone], rel=1e-5, abs=1e-5)
-    assert translator.translate(SEVEN_INPUTS, batch_size=2, strategy=strategy) == texts
+    for batch_size in (2, 3):
+        batched = [best for best, *_ in translator.translate_nbest(SEVEN_INPUTS, batch_size=batch_size, strategy=strategy)]
+        assert [t.tokens for t in batched] == [t.tokens for t in alone], f"batch size {batch_size}"
+        # The same scores too: nothing is added to a hypothesis after its EOS while the batch goes on.
+        assert [t.log_prob for t in batched] == pytest.approx([t.log_prob for t in alone], rel=1e-5, abs=1e-5)
+        assert translator.translate(SEVEN_INPUTS, batch_size=batch_size, strategy=strategy) == texts
     options = ["--beam", str(beam)] if beam else []
-    assert main(["translate", str(trained_toy_run), "--batch-size", "2", *options, *SEVEN_INPUTS]) == 0
+    assert main(["translate", str(trained_toy_run), "--batch-size", "3", *options, *SEVEN_INPUTS]) == 0
     assert capsys.readouterr().out.split("\n") == [*texts, ""]
 
 
@@ -296,6 +301,47 @@ def test_a_data_name_that_is_neither_a_split_nor_a_file_is_an_error_naming_the_f
     assert the_error_line(capsys) == "keras-s2s: error: data file not found: tset"
 
 
+# The split names are resolved before any model is loaded, so these need no model.
+@pytest.mark.parametrize("layout", ["run", "export"])
+def test_a_split_name_the_run_recorded_no_file_for_is_an_error_saying_to_pass_a_file(tmp_path, capsys, layout):
+    from keras_s2s.config import Seq2SeqConfig
+
+    path = tmp_path / "model"  # a run (config.json) or an export (assets/config.json) trained without a test file
+    config_file = path / "config.json" if layout == "run" else path / "assets" / "config.json"
+    config_file.parent.mkdir(parents=True)
+    Seq2SeqConfig(dataset="tsv", train_file=str(tmp_path / "train.tsv")).to_json(config_file)
+    assert main(["evaluate", str(path), "--data", "test"]) == 1
+    assert the_error_line(capsys) == f"keras-s2s: error: the run behind {path} has no test file; pass --data FILE"
+
+
+def test_a_split_name_for_a_path_without_a_config_is_an_error_saying_to_pass_a_file(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path), "--data", "validation"]) == 1
+    assert the_error_line(capsys) == (
+        f"keras-s2s: error: --data validation names a split of the training data, but {tmp_path} holds no "
+        "config.json; pass a file"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["PATH", "--runtime", "onnx", "hello", "world"],  # issue #9: options between the path and the texts
+        ["PATH", "hello", "--runtime", "onnx", "world", "--beam", "2"],
+        ["--runtime", "onnx", "PATH", "hello", "--beam", "2", "world"],
+        ["PATH", "--beam", "2", "--runtime", "onnx", "--", "hello", "world"],
+    ],
+    ids=["between-path-and-texts", "between-texts", "before-path", "double-dash"],
+)
+def test_options_anywhere_on_the_translate_line_are_parsed_as_options_and_the_rest_as_texts(monkeypatch, argv):
+    """The parse alone (fast); test_cli.py runs these orders on a real export."""
+    seen = []
+    monkeypatch.setattr(cli, "_translate", lambda args: seen.append(args) or 0)
+    assert main(["translate", *argv]) == 0
+    (args,) = seen
+    assert (args.path, args.texts, args.runtime) == (Path("PATH"), ["hello", "world"], "onnx")
+    assert args.beam == (2 if "--beam" in argv else None)
+
+
 def test_a_bad_option_value_is_a_one_line_user_error_with_exit_code_1(tmp_path, capsys):
     assert main(["translate", str(tmp_path), "--batch-size", "0", "I go home"]) == 1
     assert the_error_line(capsys) == "keras-s2s: error: --batch-size must be a positive integer, got 0"
@@ -310,8 +356,38 @@ def raise_(exception: BaseException):
 
 def test_an_interrupt_exits_with_130_and_says_interrupted(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cli, "_translate", raise_(KeyboardInterrupt()))
-    assert main(["translate", str(tmp_path), "I go home"]) == 130
+    try:
+        code = main(["translate", str(tmp_path), "I go home"])
+    except KeyboardInterrupt:  # escaping main() it would stop the whole test session, not fail this test
+        pytest.fail("the KeyboardInterrupt escaped main()")
+    assert code == 130
     assert the_error_line(capsys) == "keras-s2s: interrupted"
+
+
+def test_ctrl_c_during_a_command_ends_the_process_with_exit_code_130(tmp_path):
+    """A real SIGINT (what Ctrl-C sends) to a process running a command, not a raised exception."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from keras_s2s import cli
+
+        def busy(args):
+            print("busy", flush=True)
+            time.sleep(60)
+
+        cli._translate = busy
+        sys.exit(cli.main(["translate", sys.argv[1], "I go home"]))
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "busy\n"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # nothing to do once it has ended
+    assert (process.returncode, err) == (130, "keras-s2s: interrupted\n")
 
 
 def test_an_internal_error_is_one_line_with_an_exit_code_distinct_from_user_errors(monkeypatch, tmp_path, capsys):
@@ -321,6 +397,13 @@ def test_an_internal_error_is_one_line_with_an_exit_code_distinct_from_user_erro
     assert the_error_line(capsys) == (
         "keras-s2s: internal error: RuntimeError: boom (set KERAS_S2S_DEBUG=1 for the traceback)"
     )
+
+
+def test_keras_s2s_debug_shows_the_traceback_of_an_internal_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_S2S_DEBUG", "1")
+    monkeypatch.setattr(cli, "_translate", raise_(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["translate", str(tmp_path), "I go home"])
 
 
 # --- 5. early stopping ---------------------------------------------------------------------------------
