@@ -61,3 +61,17 @@ def test_training_on_a_cmudict_train_file_without_validation_file_holds_out_sour
     assert validation_sources and not validation_sources & train_sources
     assert files.reports["validation"].kept == 2 * len(validation_sources)  # both lines of each source
     assert files.reports["train"].kept + files.reports["validation"].kept == 2 * len(words)
+
+
+def test_a_small_training_file_still_gets_whole_sources_held_out_in_the_written_parts(tmp_path):
+    """The never-empty rule end to end, through the files written into the run's data directory."""
+    lines = [f"{source}\t{target}\n" for source in ("a", "b", "c") for target in ("x", "y z")]
+    train_file = tmp_path / "small.tsv"
+    train_file.write_text("".join(lines), encoding="utf-8")
+    files = dataset_files(Seq2SeqConfig(dataset="tsv", train_file=str(train_file)), tmp_path / "data")
+    train_lines = files.train.read_text(encoding="utf-8").splitlines(keepends=True)
+    validation_lines = files.validation.read_text(encoding="utf-8").splitlines(keepends=True)
+    validation_sources = {line.split("\t")[0] for line in validation_lines}
+    assert len(validation_sources) == 1 and not validation_sources & {line.split("\t")[0] for line in train_lines}
+    assert sorted(train_lines + validation_lines) == sorted(lines)  # every line once, both lines of the source moved
+    assert (files.reports["train"].kept, files.reports["validation"].kept) == (4, 2)
