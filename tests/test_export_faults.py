@@ -404,17 +404,22 @@ def test_damaged_metadata_is_refused_with_the_file_and_the_problem_named(exporte
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_vocabulary_that_does_not_fit_the_graphs_is_refused_even_with_consistent_checksums(exported, tmp_path, runtime):
+@pytest.mark.parametrize("side, graph", [("source", "encoder"), ("target", "decoder")])
+def test_a_vocabulary_that_does_not_fit_the_graphs_is_refused_even_with_consistent_checksums(
+    exported, tmp_path, runtime, side, graph
+):
     export_dir = Path(shutil.copytree(exported[OLD][1], tmp_path / "export"))
     layout = ExportLayout(export_dir)
     metadata = layout.read_metadata()
-    vocab_size = metadata["graphs"]["decoder"]["inputs"][0]["id_range"][1]
-    with open(layout.target_vocab, "a", encoding="utf-8") as vocab:
+    ids = metadata["graphs"][graph]["inputs"][0]  # source_ids / token_ids
+    vocab_file = getattr(layout, f"{side}_vocab")
+    with open(vocab_file, "a", encoding="utf-8") as vocab:
         vocab.write("one-token-too-many\n")
-    metadata["files"][layout.relative(layout.target_vocab)] = sha256_of(layout.target_vocab)
+    metadata["files"][layout.relative(vocab_file)] = sha256_of(vocab_file)
     layout.write_metadata(metadata)  # re-signed: only the size check can tell
-    with pytest.raises(ExportError, match=rf"the target vocabulary has {vocab_size + 1} tokens "
-                                          rf"but input 'token_ids' expects ids below {vocab_size}"):
+    size = ids["id_range"][1]
+    with pytest.raises(ExportError, match=rf"the {side} vocabulary has {size + 1} tokens "
+                                          rf"but input '{ids['name']}' expects ids below {size}"):
         load_translator(export_dir, runtime)
 
 
