@@ -146,6 +146,26 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     request.add_argument("--host", default="localhost", help="server host for the REST URL (default localhost)")
     request.add_argument("--port", type=int, default=8501, help="REST port for the URL (default 8501)")
     request.set_defaults(command=_serve_request)
+
+    serve = commands.add_parser(
+        "serve", help="serve the export's translate model over TF Serving's REST API (ONNX Runtime, no TensorFlow)",
+        description="Runs an HTTP server speaking TF Serving's REST API for the export's translate model: "
+                    "GET /v1/models/NAME, GET /v1/models/NAME/metadata, POST /v1/models/NAME:predict "
+                    "(instances or inputs), GET /healthz. Concurrent requests are batched together. "
+                    "Stops on Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("path", type=Path, help="export directory (with a translate model)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port; 0: any free)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="ONNX Runtime translators (own sessions each) decoding batches concurrently (default 1)")
+    serve.add_argument("--max-batch-size", type=int, default=64, metavar="B",
+                       help="most texts decoded in one batch (default 64)")
+    serve.add_argument("--max-wait-ms", type=float, default=2.0, metavar="MS",
+                       help="how long a batch waits for more texts after its first (default 2 ms)")
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="BYTES",
+                       help="larger request bodies get 413 (default 1 MiB)")
+    serve.set_defaults(command=_serve)
     return parser, dict(commands.choices)
 
 
@@ -283,6 +303,26 @@ def _serve_request(args: argparse.Namespace) -> int:
     else:
         print(f"POST {rest_predict_url(args.host, args.port, model_name)}")
         print(json.dumps(rest_predict_body(args.texts, columns=args.columns), ensure_ascii=False))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from keras_s2s.serving.server import ServeOptions, serve
+
+    for option, value in (("--workers", args.workers), ("--max-batch-size", args.max_batch_size),
+                          ("--max-body-bytes", args.max_body_bytes)):
+        if value < 1:
+            raise KerasS2SError(f"{option} must be a positive integer, got {value}")
+    if not 0 <= args.max_wait_ms < math.inf or not 0 <= args.port <= 65535:
+        raise KerasS2SError(f"--max-wait-ms must be >= 0 and --port in 0..65535, got {args.max_wait_ms} and {args.port}")
+    options = ServeOptions(workers=args.workers, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                           max_body_bytes=args.max_body_bytes, max_queued=max(4096, args.max_batch_size))
+
+    def ready(url: str) -> None:
+        print(f"keras-s2s serve: {url} ready (workers {args.workers}, max batch {args.max_batch_size}, "
+              f"max wait {args.max_wait_ms:g} ms)", flush=True)
+
+    serve(args.path, args.host, args.port, options, on_ready=ready)
     return 0
 
 
