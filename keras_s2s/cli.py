@@ -131,6 +131,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     export.add_argument("run_dir", type=Path, help="run directory written by train")
     export.add_argument("--out", type=Path, help="export directory (default: exported/<run name>)")
     export.add_argument("--version", type=int, help="TF Serving version number (default: newest + 1)")
+    export.add_argument(
+        "--translate-beam", type=int, metavar="N",
+        help="the translate SavedModel decodes with beam search keeping N hypotheses (default: greedy)",
+    )
+    export.add_argument("--translate-nbest", type=int, metavar="K",
+                        help="with --translate-beam: return the K best per input (default 1)")
+    export.add_argument("--translate-length-penalty", type=float, metavar="A",
+                        help="with --translate-beam: GNMT length penalty alpha >= 0 (default 0)")
     export.set_defaults(command=_export)
 
     request = commands.add_parser(
@@ -280,10 +288,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from keras_s2s.decoding import Beam, Greedy
+
+    if args.translate_beam is None and (args.translate_nbest is not None or args.translate_length_penalty is not None):
+        raise KerasS2SError("--translate-nbest and --translate-length-penalty need --translate-beam N")
+    try:
+        strategy = Greedy() if args.translate_beam is None else Beam(
+            width=args.translate_beam,
+            nbest=1 if args.translate_nbest is None else args.translate_nbest,
+            length_penalty=0.0 if args.translate_length_penalty is None else args.translate_length_penalty,
+        )
+    except ValueError as err:
+        raise KerasS2SError(f"--translate-beam/--translate-nbest/--translate-length-penalty: {err}") from None
     _load_tensorflow()
     from keras_s2s.export import export_and_report
 
-    export_and_report(args.run_dir, args.out or Path("exported") / args.run_dir.resolve().name, version=args.version)
+    export_and_report(args.run_dir, args.out or Path("exported") / args.run_dir.resolve().name, version=args.version,
+                      translate_strategy=strategy)
     return 0
 
 

@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from conftest import make_untrained_run
-from keras_s2s.constants import OUTPUT_TEXT, SCORE, SOURCE_LENGTHS, TEXT_INPUT, TRUNCATED, UNKNOWN_TOKENS
+from keras_s2s.constants import (
+    FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, OUTPUT_TEXT, SCORE, SOURCE_LENGTHS, TEXT_INPUT, TRUNCATED,
+    UNKNOWN_TOKENS,
+)
+from keras_s2s.decoding import Beam
 from keras_s2s.runtime import load_translator
 
 pytestmark = pytest.mark.slow
@@ -191,3 +195,68 @@ def test_the_warmup_requests_are_real_predict_requests_that_the_translate_model_
         texts = [t.decode() for t in tf.make_ndarray(request.inputs[TEXT_INPUT])]
         assert outputs[UNKNOWN_TOKENS].numpy().tolist() == [0] * len(texts), "warmup texts use known tokens"
         assert [t.decode() for t in outputs[OUTPUT_TEXT].numpy()] == load_translator(exported_toy, "onnx").translate(texts)
+
+
+# --- beam search in one graph ----------------------------------------------------------------
+BEAMS = [Beam(width=3, nbest=2, length_penalty=0.6), Beam(width=5, nbest=5), Beam(width=1)]
+
+
+@pytest.mark.parametrize("case", [("lstm", 2, {}), ("gru", 1, {"bidirectional": True, "attention": "luong"}),
+                                  ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"})], ids=str)
+def test_in_graph_beam_search_finds_the_numpy_beam_searchs_hypotheses(tmp_path, case):
+    import tensorflow as tf
+
+    from keras_s2s.export.beam import beam_decode
+    from keras_s2s.models import single_step_decoder
+    from keras_s2s.run_dir import load_trained_model
+
+    cell, layers, fields = case
+    run_dir = make_untrained_run(tmp_path / "run", cell, layers, **fields)
+    trained, translator = load_trained_model(run_dir), load_translator(run_dir, "keras")
+    step_decoder = single_step_decoder(trained.decoder, trained.config)
+    source_ids = np.random.default_rng(0).integers(4, 20, size=(5, 6)).astype(np.int32)
+    source_ids[1, 3:] = 0
+    source_ids[3, 1:] = 0  # padded rows, one of a single token
+    for beam in BEAMS:
+        expected = translator.decode_ids(source_ids, beam)
+        got = beam_decode(trained.encoder, step_decoder, trained.signatures.decoding, tf.constant(source_ids),
+                          trained.config.max_decode_length, beam)
+        got = {name: value.numpy() for name, value in got.items()}
+        assert got[OUTPUT_IDS].shape[:2] == (5, beam.nbest)
+        for row, hypotheses in enumerate(expected):
+            ids = [tuple(got[OUTPUT_IDS][row, k, : got[OUTPUT_LENGTHS][row, k]]) for k in range(beam.nbest)]
+            assert ids == [h.ids for h in hypotheses], (beam, row)
+            assert got[FINISHED][row].tolist() == [h.finished for h in hypotheses]
+            np.testing.assert_allclose(got[SCORE][row], [h.score for h in hypotheses], atol=1e-4)
+            np.testing.assert_allclose(got[LOG_PROB][row], [h.log_prob for h in hypotheses], atol=1e-4)
+
+
+def test_a_translate_model_exported_with_beam_search_returns_the_translators_n_best(trained_toy_export, tmp_path):
+    from keras_s2s.datasets import toy_pairs
+    from keras_s2s.export import export_run
+
+    run_dir, _ = trained_toy_export
+    beam = Beam(width=3, nbest=2, length_penalty=0.6)
+    export_run(run_dir, tmp_path / "export", translate_strategy=beam)
+    metadata = json.loads((tmp_path / "export" / "assets" / "metadata.json").read_text())
+    assert metadata["translate"]["strategy"] == "beam"
+    assert metadata["translate"]["beam"] == {"width": 3, "nbest": 2, "length_penalty": 0.6}
+    texts = [s for s, _ in toy_pairs()] + ODD_INPUTS
+    served = run_translate(tmp_path / "export", texts)
+    assert served[OUTPUT_TEXT].shape == served[SCORE].shape == (len(texts), 2)
+    translator = load_translator(tmp_path / "export", "onnx")
+    expected = translator.translate_inputs(texts, strategy=beam, batch_size=4)
+    for row, result in enumerate(expected):
+        got = [t.decode() for t in served[OUTPUT_TEXT][row]][: len(result.hypotheses)]  # an empty input: 1 hypothesis
+        assert got == [h.text for h in result.hypotheses], texts[row]
+        np.testing.assert_allclose(served[SCORE][row][: len(got)], [h.score for h in result.hypotheses], atol=1e-4)
+    assert served[TRUNCATED].tolist() == [r.source.truncated for r in expected]
+
+
+def test_export_beam_options_are_checked_before_anything_loads(tmp_path, capsys):
+    from keras_s2s.cli import main
+
+    assert main(["export", str(tmp_path), "--translate-nbest", "2"]) == 1
+    assert "--translate-nbest and --translate-length-penalty need --translate-beam N" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--translate-beam", "2", "--translate-nbest", "3"]) == 1
+    assert "expected at most `width` (2) hypotheses, got 3" in capsys.readouterr().err

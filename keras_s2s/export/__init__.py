@@ -28,6 +28,7 @@ from typing import Optional, TextIO
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import EOS_ID, PAD_ID, SOS_ID, UNK_ID
+from keras_s2s.decoding import Beam, Greedy, Strategy
 from keras_s2s.errors import ExportError
 from keras_s2s.runtime.artifact import FORMAT, FORMAT_VERSION, ExportLayout, sha256_of
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
@@ -55,25 +56,34 @@ class ExportResult:
     """Bytes per artifact: encoder/N, decoder/N, onnx/encoder.onnx, onnx/decoder.onnx, assets."""
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None) -> ExportResult:
+def export_run(
+    run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, translate_strategy: Strategy = Greedy()
+) -> ExportResult:
     """Exports the final model of a training run to ``out_dir`` as version ``version``
-    (default: one more than the newest version there, or 1)."""
+    (default: one more than the newest version there, or 1). ``translate_strategy``: how the
+    translate SavedModel decodes (Greedy(), or Beam(width, nbest, length_penalty) for the n-best)."""
     from keras_s2s.run_dir import load_trained_model
 
     trained = load_trained_model(run_dir)
     return export_models(
         trained.encoder, trained.decoder, out_dir,
         config=trained.config, source_vocab=trained.source_vocab, target_vocab=trained.target_vocab, version=version,
+        translate_strategy=translate_strategy,
     )
 
 
 def export_and_report(
-    run_dir: str | Path, out_dir: str | Path, *, version: Optional[int] = None, log: Optional[TextIO] = None
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    version: Optional[int] = None,
+    translate_strategy: Strategy = Greedy(),
+    log: Optional[TextIO] = None,
 ) -> ExportResult:
     """``export_run``, then one line with the version, path and timings and one line per
     artifact with its size, written to ``log`` (default: the current sys.stdout)."""
     log = log or sys.stdout
-    result = export_run(run_dir, out_dir, version=version)
+    result = export_run(run_dir, out_dir, version=version, translate_strategy=translate_strategy)
     print(f"[export] version {result.version} -> {result.path} in {result.seconds['total']:.1f} s "
           f"(SavedModel {result.seconds['savedmodel']:.1f} s, ONNX {result.seconds['onnx']:.1f} s)", file=log)
     for artifact, size in result.sizes.items():
@@ -90,11 +100,12 @@ def export_models(
     source_vocab: Vocabulary,
     target_vocab: Vocabulary,
     version: Optional[int] = None,
+    translate_strategy: Strategy = Greedy(),
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
     from keras_s2s.export.graphs import greedy_serving_function, translate_serving_function
     from keras_s2s.export.greedy import greedy_signature
-    from keras_s2s.export.translate import TextTables
+    from keras_s2s.export.translate import TextTables, translate_signature
     from keras_s2s.export.warmup import write_warmup_requests
     from keras_s2s.export.onnx import write_encoder_onnx, write_greedy_onnx, write_onnx
     from keras_s2s.export.savedmodel import write_function_savedmodel, write_savedmodel
@@ -120,7 +131,8 @@ def export_models(
         write_function_savedmodel([encoder, step_decoder], greedy_function, staging.savedmodel_dir("greedy", version))
         tables = TextTables(source_vocab, target_vocab)
         translate_function = translate_serving_function(
-            encoder, step_decoder, signatures.decoding, tables, config=config, check_inputs=True
+            encoder, step_decoder, signatures.decoding, tables, config=config, strategy=translate_strategy,
+            check_inputs=True,
         )
         write_function_savedmodel(
             [encoder, step_decoder, tables], translate_function, staging.savedmodel_dir("translate", version)
@@ -145,7 +157,9 @@ def export_models(
         config.to_json(staging.config)
         staging.models_config.write_text(serving_config(target.path.name), encoding="utf-8")
         graph_signatures = {"encoder": signatures.encoder, "decoder": signatures.decoder, "greedy": greedy}
+        translate = _translate_metadata(target.path.name, version, translate_signature(translate_strategy), translate_strategy)
         metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrences)
+        metadata["translate"] = translate
         staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in SAVEDMODEL_GRAPHS},
@@ -215,15 +229,6 @@ def _metadata(
     # recurrence: "fused" LSTM ops fed sequence_lens, or tf2onnx's "loop" over the masked graph.
     for graph, recurrence in onnx_recurrences.items():
         graphs[graph]["onnx_recurrence"] = recurrence
-    from keras_s2s.export.translate import TRANSLATE_SIGNATURE
-
-    translate = {
-        "savedmodel": f"translate/{version}",
-        "signature_name": "serving_default",
-        "serving_model_name": f"{name}_translate",
-        "strategy": "greedy",
-        **TRANSLATE_SIGNATURE.to_dict(),
-    }
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)
@@ -236,7 +241,6 @@ def _metadata(
         "version": version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "graphs": graphs,
-        "translate": translate,
         "decoding": decoding.to_dict(),
         "special_ids": {"pad": PAD_ID, "unk": UNK_ID, "sos": SOS_ID, "eos": EOS_ID},
         "max_source_length": config.max_source_length,
@@ -249,6 +253,20 @@ def _metadata(
         "library_versions": {lib: importlib.metadata.version(lib) for lib in _VERSIONED_LIBRARIES},
         "files": files,
     }
+
+
+def _translate_metadata(name: str, version: int, signature: GraphSignature, strategy: Strategy) -> dict:
+    """metadata.json's ``translate`` entry: where the SavedModel is, its tensors and how it decodes."""
+    entry = {
+        "savedmodel": f"translate/{version}",
+        "signature_name": "serving_default",
+        "serving_model_name": f"{name}_translate",
+        "strategy": "greedy" if isinstance(strategy, Greedy) else "beam",
+        **signature.to_dict(),
+    }
+    if isinstance(strategy, Beam):
+        entry["beam"] = {"width": strategy.width, "nbest": strategy.nbest, "length_penalty": strategy.length_penalty}
+    return entry
 
 
 def _publish(staging: ExportLayout, target: ExportLayout, version: int) -> None:

@@ -37,19 +37,21 @@ def greedy_serving_function(
 
 
 def translate_serving_function(
-    encoder, step_decoder, decoding: DecodingInterface, tables, *, config, check_inputs: bool
+    encoder, step_decoder, decoding: DecodingInterface, tables, *, config, strategy, check_inputs: bool
 ) -> tf.types.experimental.GenericFunction:
     """A tf.function ``{text} -> translate outputs`` (keras_s2s.export.translate) over an
-    encoder, a one-step decoder and the vocabulary tables (``TextTables``)."""
-    from keras_s2s.export.translate import TRANSLATE_SIGNATURE, translate_texts
+    encoder, a one-step decoder and the vocabulary tables (``TextTables``), decoding with
+    ``strategy`` (Greedy() or Beam(...))."""
+    from keras_s2s.export.translate import translate_signature, translate_texts
 
+    signature = translate_signature(strategy)
     return _serving(
-        TRANSLATE_SIGNATURE,
+        signature,
         lambda feeds: translate_texts(
-            encoder, step_decoder, decoding, tables, feeds[TRANSLATE_SIGNATURE.inputs[0].name],
+            encoder, step_decoder, decoding, tables, feeds[signature.inputs[0].name],
             source_spec=config.source_spec(), target_spec=config.target_spec(),
             max_source_length=config.max_source_length, reverse_source=config.reverse_source,
-            max_decode_length=config.max_decode_length,
+            max_decode_length=config.max_decode_length, strategy=strategy,
         ),
         check_inputs,
     )

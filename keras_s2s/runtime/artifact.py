@@ -224,10 +224,14 @@ _GRAPH = _Object({
     "savedmodel": _PATH, "onnx": _PATH, "signature_name": _NAME, "serving_model_name?": _NAME,
     "onnx_recurrence?": _one_of(ONNX_RECURRENCES), "inputs": [_TENSOR], "outputs": [_TENSOR],
 })
-TRANSLATE_STRATEGIES = ("greedy",)
+TRANSLATE_STRATEGIES = ("greedy", "beam")
 _TRANSLATE = _Object({  # a SavedModel only: its tensorflow-text ops have no ONNX counterpart
     "savedmodel": _PATH, "signature_name": _NAME, "serving_model_name": _NAME,
     "strategy": _one_of(TRANSLATE_STRATEGIES), "inputs": [_TENSOR], "outputs": [_TENSOR],
+    "beam?": _Object({
+        "width": _POSITIVE_INT, "nbest": _POSITIVE_INT,
+        "length_penalty": _Kind("a number >= 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0),
+    }),
 })
 _TEXT_SPEC = _Object({  # TextSpec's fields: Literal choices, and the bool ``lowercase``
     name: _BOOL if hint is bool else _one_of(typing.get_args(hint))
