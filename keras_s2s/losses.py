@@ -17,6 +17,12 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
     """Mean cross-entropy over the non-PAD target tokens of a batch.
 
     y_true [B, T] int32 (PAD=0 ignored), y_pred [B, T, V] logits -> scalar.
+
+    Under a tf.distribute strategy with several replicas (``keras-s2s train --strategy``), each
+    replica gets a slice of the global batch and returns its share of the global batch's
+    mean: its own tokens' cross-entropy divided by the token count of all replicas (one
+    scalar all-reduce). Keras sums the replicas' gradients and logs the replicas' mean of
+    ``N x`` each share, so both are exactly those of the whole batch on one device.
     """
 
     def __init__(self, name: str = "masked_sparse_cross_entropy", **kwargs) -> None:
@@ -26,7 +32,20 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
         y_true = ops.cast(y_true, "int32")
         per_token = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
         mask = ops.cast(ops.not_equal(y_true, PAD_ID), per_token.dtype)
-        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0)
+        return ops.sum(per_token * mask) / ops.maximum(_global_token_count(ops.sum(mask)), 1.0)
+
+
+def _global_token_count(count):
+    """``count`` summed over the replicas of the strategy running this step (the count itself
+    outside one or with a single replica). Not ``loss / N``, Keras' scaling for the losses it
+    reduces itself, which would give the mean of the replicas' means: slices of a padded
+    batch hold different numbers of real tokens."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return count
+    return context.all_reduce("sum", tf.stop_gradient(count))
 
 
 @keras.saving.register_keras_serializable(package="keras_s2s")

@@ -11,6 +11,7 @@ run continues from its last completed epoch with ``resume=True`` (see keras_s2s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 import keras
+import tensorflow as tf
 
+from keras_s2s import distribute
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
 from keras_s2s.datasets.resolve import dataset_files
@@ -45,6 +48,7 @@ def train_model(
     resume: bool = False,
     verbose: Optional[int] = None,
     log: Optional[TextIO] = None,
+    strategy: str | tf.distribute.Strategy | None = None,
 ) -> dict:
     """Trains ``config`` into the run directory ``out_dir``; returns the training summary
     (also saved as ``training_summary.json``).
@@ -55,8 +59,30 @@ def train_model(
     or missing ``out_dir`` starts a new run, so one command serves the first start and every restart.
     ``verbose``: Keras' fit verbosity; default a progress bar on a terminal, else a line per epoch.
     ``log``: where progress lines go (default: the current sys.stdout).
+    ``strategy``: a ``tf.distribute`` strategy, or its name in ``keras_s2s.distribute.STRATEGIES``
+    (see keras_s2s.distribute): ``config.batch_size`` is the global batch; only the chief
+    worker writes ``out_dir``.
     """
     log = log or sys.stdout
+    strategy = distribute.resolve_strategy(strategy)
+    if strategy is not None:
+        print(f"[distribute] {distribute.describe(strategy, config.batch_size)}", file=log)
+    with distribute.peer_failures_reported(strategy), \
+            distribute.worker_run_dir(out_dir, strategy, resume=resume) as out_dir:
+        return _train(config, out_dir, overwrite=overwrite, resume=resume, verbose=verbose, log=log, strategy=strategy)
+
+
+def _train(
+    config: Seq2SeqConfig,
+    out_dir: Path,
+    *,
+    overwrite: bool,
+    resume: bool,
+    verbose: Optional[int],
+    log: TextIO,
+    strategy: Optional[tf.distribute.Strategy],
+) -> dict:
+    """``train_model`` in the run directory this worker writes."""
     started = time.perf_counter()
     run, state = _open_run_dir(out_dir, config, overwrite=overwrite, resume=resume)
     keras.utils.set_random_seed(config.seed)
@@ -66,15 +92,19 @@ def train_model(
     source_vocab, target_vocab = run.load_vocabularies()
 
     # Model: one encoder, one decoder, composed into the teacher-forcing trainer.
-    model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=config.jit_compile)
-    model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
+    jit_compile = config.jit_compile and distribute.supports_jit_compile(strategy)
+    if jit_compile != config.jit_compile:
+        print("[distribute] jit_compile off: XLA cannot compile the collective ops of this strategy on CPU", file=log)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_seq2seq(config, len(source_vocab), len(target_vocab))
+        compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=jit_compile)
+        model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
     print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
           f"{model.trainer.count_params():,} parameters", file=log)
 
     backup = latest_backup(run.backup_dir)
     if state.stage == "training":
-        _fit(model.trainer, config, run, backup, source_vocab, target_vocab, verbose=verbose, log=log)
+        _fit(model.trainer, config, run, backup, source_vocab, target_vocab, verbose=verbose, log=log, strategy=strategy)
         state.stage = "fit_done"
         state.save(run.run_state)
         backup = latest_backup(run.backup_dir)
@@ -163,6 +193,7 @@ def _fit(
     *,
     verbose: Optional[int],
     log: TextIO,
+    strategy: Optional[tf.distribute.Strategy] = None,
 ) -> None:
     """``trainer.fit`` with teacher forcing, from the start or from ``backup``'s epoch."""
     roll_back_to(backup, checkpoint=run.checkpoint, history=run.history)
@@ -180,6 +211,8 @@ def _fit(
         config.train_file, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
     )
     validation_batches = teacher_forcing_dataset(config.validation_file, source, target, **batching)
+    if strategy is not None:
+        train_batches, validation_batches = map(distribute.shard_by_data, (train_batches, validation_batches))
 
     train_report = json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]
     throughput = ThroughputLogger(train_report["target_tokens"], max_seconds=(
@@ -194,6 +227,8 @@ def _fit(
         tensorboard_dir=run.tensorboard_dir,
         append_history=backup is not None,
     )]
+    if distribute.is_multi_worker(strategy):
+        callbacks.append(distribute.StopTogether(strategy))
     callbacks.append(EpochBackup(
         run.backup_dir, checkpoint_path=run.checkpoint, history_path=run.history,
         named_callbacks={type(callback).__name__: callback for callback in callbacks}, restore=backup,
