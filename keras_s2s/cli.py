@@ -1,6 +1,6 @@
 """``keras-s2s``: train | translate | evaluate | export.
 
-    keras-s2s train --config pipelines/configs/toy.json --out runs/toy [--epochs N]
+    keras-s2s train --config pipelines/configs/toy.json --out runs/toy [--epochs N] [--strategy mirrored|multi-worker]
     keras-s2s translate runs/toy "I go home" ...        (no text: one input per stdin line)
     keras-s2s translate runs/toy "I go home" --beam 5 --nbest 3 [--json] [--plot-attention out.png]
     keras-s2s evaluate runs/toy --data test [--beam N [--length-penalty A]] [--json]
@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from keras_s2s.cluster import STRATEGIES, read_tf_config
 from keras_s2s.constants import UNK_TOKEN
 from keras_s2s.errors import KerasS2SError
 
@@ -84,6 +85,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--resume", action="store_true",
         help="continue the unfinished run in --out from its last completed epoch (same config and data files; "
              "an empty or missing --out starts a new run)",
+    )
+    train.add_argument(
+        "--strategy", choices=STRATEGIES, default="default",
+        help="tf.distribute strategy: default (one device), mirrored (every GPU of this machine), multi-worker "
+             "(one process per machine, cluster from TF_CONFIG); the config's batch_size is the global batch",
     )
     train.set_defaults(command=_train)
 
@@ -201,10 +207,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.train_file:
         overrides["dataset"] = "tsv"
     config = config.replace(**overrides)
+    if args.strategy == "multi-worker":
+        read_tf_config()  # a mistake there is reported before TensorFlow loads
     _load_tensorflow()
     from keras_s2s.training import train_model
 
-    train_model(config, args.out, overwrite=args.overwrite, resume=args.resume)
+    train_model(config, args.out, overwrite=args.overwrite, resume=args.resume, strategy=args.strategy)
     return 0
 
 
