@@ -4,6 +4,7 @@ refuses bad requests with a 400/404/405/413 and keeps serving, and stops on SIGT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import subprocess
@@ -26,13 +27,12 @@ TEXTS = ["I go home", "you go to school", "unknown words here", "", "we like the
 MAX_BODY_BYTES = 4096
 
 
-@pytest.fixture(scope="module")
-def server(exported_toy):
-    """(base URL, model name, export dir) of a running ``keras-s2s serve``; stopped (SIGTERM,
-    exit code 0) after the module's tests."""
+@contextlib.contextmanager
+def running_server(export_dir, *options: str):
+    """(base URL, model name) of ``keras-s2s serve EXPORT --port 0 OPTIONS`` in a subprocess;
+    stopped with SIGTERM afterwards, which must end it with exit code 0."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_s2s.cli", "serve", str(exported_toy), "--port", "0", "--workers", "2",
-         "--max-batch-size", "8", "--max-wait-ms", "20", "--max-body-bytes", str(MAX_BODY_BYTES)],
+        [sys.executable, "-m", "keras_s2s.cli", "serve", str(export_dir), "--port", "0", *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -40,13 +40,21 @@ def server(exported_toy):
         line = process.stdout.readline() if ready else ""
         assert "ready" in line, f"the server did not start: {line!r} {process.poll()}"
         url = line.split()[2]  # http://127.0.0.1:PORT/v1/models/NAME
-        yield url.split("/v1/")[0], url.rsplit("/", 1)[1], exported_toy
+        yield url.split("/v1/")[0], url.rsplit("/", 1)[1]
     finally:
         process.terminate()
         code = process.wait(timeout=30)
         stderr = process.stderr.read()
     assert code == 0, f"the server did not stop cleanly on SIGTERM (exit code {code}): {stderr[-2000:]}"
     assert "internal error" not in stderr, stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def server(exported_toy):
+    """(base URL, model name, export dir) of a running ``keras-s2s serve`` of the toy export."""
+    with running_server(exported_toy, "--workers", "2", "--max-batch-size", "8", "--max-wait-ms", "20",
+                        "--max-body-bytes", str(MAX_BODY_BYTES)) as (base, name):
+        yield base, name, exported_toy
 
 
 def call(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, dict]:
@@ -167,3 +175,22 @@ def test_serve_refuses_a_path_that_is_not_an_export_and_bad_options(tmp_path, ca
     assert "not a complete export" in capsys.readouterr().err
     assert main(["serve", str(tmp_path), "--workers", "0"]) == 1
     assert "--workers must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_export_with_beam_search_is_served_with_its_n_best_as_tf_serving_answers_k_hypotheses(trained_toy_run, tmp_path):
+    from keras_s2s.decoding import Beam
+    from keras_s2s.export import export_run
+
+    beam = Beam(width=3, nbest=2, length_penalty=0.6)
+    export_run(trained_toy_run, tmp_path / "toy", translate_strategy=beam)
+    expected = load_translator(tmp_path / "toy", "onnx").translate_inputs(TEXTS, strategy=beam)
+    with running_server(tmp_path / "toy", "--max-wait-ms", "20") as (base, name):
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda text: predict(base, name, rest_predict_body([text])), TEXTS))
+    for text, result, (status, body) in zip(TEXTS, expected, answers):
+        assert status == 200, body
+        answer = body["predictions"][0]
+        assert len(answer[OUTPUT_TEXT]) == 2  # [K] per instance, as TF Serving answers a [B, K] output
+        assert answer[OUTPUT_TEXT][: len(result.hypotheses)] == [h.text for h in result.hypotheses], text
+        assert answer[SCORE][: len(result.hypotheses)] == pytest.approx([h.score for h in result.hypotheses], abs=1e-4)

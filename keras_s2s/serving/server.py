@@ -29,7 +29,7 @@ from aiohttp import web
 from keras_s2s.constants import (
     FINISHED, LOG_PROB, OUTPUT_LENGTHS, OUTPUT_TEXT, SCORE, SOURCE_LENGTHS, TRUNCATED, UNKNOWN_TOKENS,
 )
-from keras_s2s.decoding import Greedy
+from keras_s2s.decoding import Beam, Greedy
 from keras_s2s.errors import KerasS2SError
 from keras_s2s.serving.batcher import DynamicBatcher
 from keras_s2s.serving.protocol import (
@@ -59,12 +59,9 @@ class TranslateModel:
         metadata = ExportLayout(export_dir).read_metadata()
         if "translate" not in metadata:
             raise KerasS2SError(f"{export_dir} has no translate model (exported before it existed); re-export the run")
-        strategy = metadata["translate"].get("strategy", "greedy")
-        if strategy != "greedy":  # a beam translate model answers [B, K] hypotheses: not served here yet
-            raise KerasS2SError(
-                f"{export_dir}: its translate model decodes with {strategy} search; keras-s2s serve answers with "
-                "greedy decoding only (its answers would differ from TF Serving's); export with the default (greedy)"
-            )
+        beam = metadata["translate"].get("beam")
+        # The export's own decoding: a beam translate model answers the K best per input ([B, K] outputs).
+        self.strategy = Greedy() if beam is None else Beam(**beam)
         self.name = metadata["translate"]["serving_model_name"]
         self.version = int(metadata["version"])
         self.signature = {key: metadata["translate"][key] for key in ("inputs", "outputs")}
@@ -84,29 +81,42 @@ class TranslateModel:
                 )
         return sources
 
-    @staticmethod
-    def translate(translator, sources: list) -> list[dict[str, Any]]:
-        """One batch of ``SourceInput`` -> the translate model's outputs per source (greedy, the
-        greedy ONNX graph; what ``Translator.translate_inputs`` gives, plus ``finished``)."""
+    def translate(self, translator, sources: list) -> list[dict[str, Any]]:
+        """One batch of ``SourceInput`` -> the translate model's outputs per source: what
+        ``Translator.translate_inputs`` gives with the export's strategy (greedy: the greedy ONNX
+        graph), plus ``finished``. With beam search the hypothesis outputs are lists, best first."""
         rows = [i for i, source in enumerate(sources) if source.tokens]
-        decoded = translator.decode_ids(translator.source.to_ids([sources[i].tokens for i in rows]), Greedy()) if rows else []
+        ids = translator.source.to_ids([sources[i].tokens for i in rows]) if rows else None
+        decoded = dict(zip(rows, translator.decode_ids(ids, self.strategy))) if rows else {}
+        nbest = 1 if isinstance(self.strategy, Greedy) else self.strategy.nbest
         outputs = []
-        hypotheses = dict(zip(rows, (h[0] for h in decoded)))
         for i, source in enumerate(sources):
-            hypothesis = hypotheses.get(i)
-            tokens = translator.target.vocab.decode(hypothesis.ids) if hypothesis else []
-            log_prob = _float32(hypothesis.log_prob) if hypothesis else 0.0
+            hypotheses = [_hypothesis_outputs(translator, h) for h in decoded.get(i, [])]
+            hypotheses += [_EMPTY_HYPOTHESIS] * (nbest - len(hypotheses))  # an input without tokens: "" with score 0
+            per_input = {name: [h[name] for h in hypotheses] for name in _EMPTY_HYPOTHESIS}
+            if isinstance(self.strategy, Greedy):
+                per_input = {name: values[0] for name, values in per_input.items()}
             outputs.append({
-                FINISHED: hypothesis.finished if hypothesis else True,
-                LOG_PROB: log_prob,
-                OUTPUT_LENGTHS: len(tokens),
-                OUTPUT_TEXT: translator.target.spec.detokenize(tokens),
-                SCORE: log_prob,  # greedy: the log-probability
+                **per_input,
                 SOURCE_LENGTHS: source.length,
                 TRUNCATED: source.truncated,
                 UNKNOWN_TOKENS: len(source.unknown_tokens),
             })
         return outputs
+
+
+_EMPTY_HYPOTHESIS = {FINISHED: True, LOG_PROB: 0.0, OUTPUT_LENGTHS: 0, OUTPUT_TEXT: "", SCORE: 0.0}
+
+
+def _hypothesis_outputs(translator, hypothesis) -> dict[str, Any]:
+    tokens = translator.target.vocab.decode(hypothesis.ids)
+    return {
+        FINISHED: hypothesis.finished,
+        LOG_PROB: _float32(hypothesis.log_prob),
+        OUTPUT_LENGTHS: len(tokens),
+        OUTPUT_TEXT: translator.target.spec.detokenize(tokens),
+        SCORE: _float32(hypothesis.score),  # greedy: the log-probability; beam: length-penalized
+    }
 
 
 def _float32(value: float) -> float:
