@@ -214,17 +214,28 @@ def new_model(exported):
 @pytest.fixture
 def export_new_version(new_model, exported, monkeypatch):
     """export(target) -> ExportResult: ``export_models`` of the NEW model into ``target`` whose
-    SavedModel and ONNX writers copy the files of NEW's intact export (the graphs are not what
-    is under test here; the publish step is), so each call takes milliseconds."""
+    SavedModel and ONNX writers (every graph's) copy the files of NEW's intact export (the graphs
+    are not what is under test here; the publish step is), so each call is quick."""
     import keras_s2s.export.onnx as onnx_export
     import keras_s2s.export.savedmodel as savedmodel_export
     from keras_s2s.export import export_models
 
     prebuilt = ExportLayout(exported[NEW][1])
-    monkeypatch.setattr(savedmodel_export, "write_savedmodel", lambda model, signature, directory: shutil.copytree(
-        prebuilt.savedmodel_dir(Path(directory).parent.name, 1), directory))
-    monkeypatch.setattr(onnx_export, "write_onnx", lambda model, signature, path: shutil.copyfile(
-        prebuilt.onnx_dir / Path(path).name, path))
+    recurrences = {g: v["onnx_recurrence"] for g, v in prebuilt.read_metadata()["graphs"].items() if "onnx_recurrence" in v}
+
+    def copy_savedmodel(directory) -> None:
+        shutil.copytree(prebuilt.savedmodel_dir(Path(directory).parent.name, 1), directory)
+
+    def copy_onnx(path) -> str:
+        shutil.copyfile(prebuilt.onnx_dir / Path(path).name, path)
+        return recurrences.get(Path(path).stem)
+
+    monkeypatch.setattr(savedmodel_export, "write_savedmodel", lambda model, signature, directory: copy_savedmodel(directory))
+    monkeypatch.setattr(savedmodel_export, "write_function_savedmodel",
+                        lambda models, function, directory: copy_savedmodel(directory))
+    monkeypatch.setattr(onnx_export, "write_onnx", lambda model, signature, path: copy_onnx(path))
+    monkeypatch.setattr(onnx_export, "write_encoder_onnx", lambda *args: copy_onnx(args[-1]))
+    monkeypatch.setattr(onnx_export, "write_greedy_onnx", lambda *args: copy_onnx(args[-1]))
 
     def export(target: Path):
         return export_models(new_model.encoder, new_model.decoder, target, config=new_model.config,
