@@ -17,6 +17,7 @@ _PUBLIC = {
     "TextSpec": "keras_s2s.tokenization",
     "Vocabulary": "keras_s2s.vocab",
     "read_parallel_tsv": "keras_s2s.tsv",
+    "stream_parallel_tsv": "keras_s2s.tsv",
     "TsvReport": "keras_s2s.tsv",
     "RunDir": "keras_s2s.run_dir",
     "plot_learning_curves": "keras_s2s.plots",

@@ -2,7 +2,10 @@
 
     TextLineDataset -> drop blank/malformed lines (same rules as ``keras_s2s.tsv``)
       -> normalize + tokenize (tensorflow-text) -> vocabulary ids -> length policy
-      -> cache -> [shuffle] -> SOS/EOS -> length-bucketed padded batches -> prefetch
+      -> [cache, small files] -> [shuffle] -> SOS/EOS -> length-bucketed padded batches -> prefetch
+
+The file is streamed, never held in memory: every epoch reads it again, except that a small
+file's pairs are cached in memory (``MEMORY_CACHE_MAX_BYTES``; see ``teacher_forcing_dataset``).
 
 Each element is ``((source_ids, decoder_input_ids), target_ids)``:
 - ``source_ids``        [batch, S] int32, right-padded with PAD=0 (no SOS/EOS);
@@ -29,6 +32,11 @@ from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
 
 _PARSE_BATCH = 1024
+# Files up to this size (CMUdict's 3.3 MB training split; ~150k short lines) keep their pairs
+# in memory after the first epoch: later epochs skip reading and tokenizing, ~20% of the
+# pipeline's CPU per epoch, for 15-25 bytes of memory per byte of file (at most ~100 MB);
+# larger files stream (benchmarks/RESULTS.md, "Streaming data").
+MEMORY_CACHE_MAX_BYTES = 4_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,24 +84,7 @@ def id_dataset(
 ) -> tf.data.Dataset:
     """Ids of the kept pairs: elements ``(source_ids [S], target_ids [T])`` int32, no SOS/EOS
     (reversed where the side's encoding says so)."""
-    source_table = source.vocab.lookup_table()
-    target_table = target.vocab.lookup_table()
-
-    def encode_batch(source_tokens, target_tokens):
-        source_ids = tf.ragged.map_flat_values(source_table.lookup, source_tokens)
-        target_ids = tf.ragged.map_flat_values(target_table.lookup, target_tokens)
-        if length_policy == "filter":
-            keep = (source_ids.row_lengths() <= source.max_length) & (target_ids.row_lengths() <= target.max_length)
-            return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
-        return source_ids[:, : source.max_length], target_ids[:, : target.max_length]
-
-    batches = token_batches(path, source.spec, target.spec)
-    pairs = batches.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    if source.reverse or target.reverse:
-        pairs = pairs.map(
-            lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)
-        )
-    return pairs
+    return _unbatched_ids(_id_batches(path, source, target, length_policy), source, target)
 
 
 def teacher_forcing_dataset(
@@ -106,21 +97,61 @@ def teacher_forcing_dataset(
     length_policy: Literal["filter", "truncate"] = "filter",
     shuffle_seed: Optional[int] = None,
     shuffle_buffer: int = 20_000,
+    memory_cache_max_bytes: int = MEMORY_CACHE_MAX_BYTES,
 ) -> tf.data.Dataset:
     """Batches ``((source_ids, decoder_input_ids), target_ids)`` for ``model.fit``.
 
     ``shuffle_seed=None`` keeps file order (validation, evaluation); otherwise examples are
     reshuffled every epoch. The dataset's cardinality (number of batches) is set, so Keras
     shows a progress bar with an ETA from the first epoch.
+
+    Streaming: a file larger than ``memory_cache_max_bytes`` is read again every epoch, so
+    memory holds the shuffle buffer (``shuffle_buffer`` examples) and one partial batch per
+    length bucket, whatever the file's length; a smaller one is cached in memory after the
+    first epoch.
     """
-    pairs = id_dataset(path, source, target, length_policy=length_policy).cache()
+    id_batches = _id_batches(path, source, target, length_policy)
+    pairs = _unbatched_ids(id_batches, source, target)
+    if tf.io.gfile.stat(str(path)).length <= memory_cache_max_bytes:
+        pairs = pairs.cache()
     if shuffle_seed is not None:
         pairs = pairs.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
     examples = pairs.map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
-    max_length = max(source.max_length, target.max_length + 1)
-    batches = _bucketed_batches(examples, batch_size, bucket_width, max_length)
-    num_batches = int(batches.reduce(0, lambda count, _: count + 1))
+    boundaries = _bucket_boundaries(bucket_width, max(source.max_length, target.max_length + 1))
+    batches = _bucketed_batches(examples, batch_size, boundaries)
+    num_batches = _count_batches(id_batches, batch_size, boundaries)
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
+
+
+def _id_batches(
+    path: str | Path, source: SideEncoding, target: SideEncoding, length_policy: Literal["filter", "truncate"]
+) -> tf.data.Dataset:
+    """Ids of the kept pairs in batches of up to 1024 lines, length policy applied, not
+    reversed: elements ``(source_ids [n, (S)], target_ids [n, (T)])`` int32 RaggedTensors."""
+    source_table = source.vocab.lookup_table()
+    target_table = target.vocab.lookup_table()
+
+    def encode_batch(source_tokens, target_tokens):
+        source_ids = tf.ragged.map_flat_values(source_table.lookup, source_tokens)
+        target_ids = tf.ragged.map_flat_values(target_table.lookup, target_tokens)
+        if length_policy == "filter":
+            keep = (source_ids.row_lengths() <= source.max_length) & (target_ids.row_lengths() <= target.max_length)
+            return tf.ragged.boolean_mask(source_ids, keep), tf.ragged.boolean_mask(target_ids, keep)
+        return source_ids[:, : source.max_length], target_ids[:, : target.max_length]
+
+    batches = token_batches(path, source.spec, target.spec)
+    return batches.map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _unbatched_ids(id_batches: tf.data.Dataset, source: SideEncoding, target: SideEncoding) -> tf.data.Dataset:
+    """``_id_batches`` as one ``(source_ids [S], target_ids [T])`` pair per element, reversed
+    where the side's encoding says so."""
+    pairs = id_batches.unbatch()
+    if source.reverse or target.reverse:
+        pairs = pairs.map(
+            lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)
+        )
+    return pairs
 
 
 def _well_formed_fields(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -144,11 +175,17 @@ def _add_sos_eos(source_ids, target_ids):
     return (source_ids, decoder_input_ids), shifted_target_ids
 
 
-def _bucketed_batches(examples: tf.data.Dataset, batch_size: int, bucket_width: int, max_length: int):
+def _bucket_boundaries(bucket_width: int, max_length: int) -> list[int]:
+    """Bucket i holds lengths in [i*w + 1, (i+1)*w] and is padded to (i+1)*w; no buckets
+    (each batch padded to its longest example) when ``bucket_width`` is 0."""
     if bucket_width == 0:
+        return []
+    return list(range(bucket_width + 1, max_length + bucket_width + 1, bucket_width))
+
+
+def _bucketed_batches(examples: tf.data.Dataset, batch_size: int, boundaries: list[int]) -> tf.data.Dataset:
+    if not boundaries:
         return examples.padded_batch(batch_size, padding_values=PAD_ID)
-    # Bucket i holds lengths in [i*w + 1, (i+1)*w] and is padded to (i+1)*w.
-    boundaries = list(range(bucket_width + 1, max_length + bucket_width + 1, bucket_width))
     return examples.bucket_by_sequence_length(
         element_length_func=lambda x, y: tf.maximum(tf.shape(x[0])[0], tf.shape(y)[0]),
         bucket_boundaries=boundaries,
@@ -156,3 +193,24 @@ def _bucketed_batches(examples: tf.data.Dataset, batch_size: int, bucket_width: 
         padding_values=((PAD_ID, PAD_ID), PAD_ID),
         pad_to_bucket_boundary=True,
     )
+
+
+def _count_batches(id_batches: tf.data.Dataset, batch_size: int, boundaries: list[int]) -> int:
+    """How many batches ``_bucketed_batches`` makes of these pairs: a bucket's batches are
+    full but its last, so the count is the sum over buckets of ceil(pairs / batch_size).
+
+    One vectorized pass over ``_id_batches`` (no shuffle, padding or per-pair work): the
+    example length is that of ``_bucketed_batches``, max(source, target + 1) (the decoder
+    input has SOS, the target EOS), and a bucket index is the number of boundaries <= it,
+    as in ``bucket_by_sequence_length``.
+    """
+    num_buckets = len(boundaries) + 1
+    sorted_boundaries = tf.constant(boundaries, tf.int64)
+
+    def pairs_per_bucket(source_ids, target_ids):
+        lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths() + 1)
+        buckets = tf.searchsorted(sorted_boundaries, lengths, side="right")
+        return tf.math.bincount(buckets, minlength=num_buckets, maxlength=num_buckets, dtype=tf.int64)
+
+    totals = id_batches.map(pairs_per_bucket).reduce(tf.zeros([num_buckets], tf.int64), lambda a, b: a + b)
+    return int(sum(-(-int(pairs) // batch_size) for pairs in totals.numpy()))

@@ -3,6 +3,8 @@
 This is the file's gatekeeper: it names the file, line and field of every problem before
 any TensorFlow work starts, and counts what the tf.data pipeline will drop. The in-graph
 pipeline (``keras_s2s.data``) applies the same rules, so both agree on what is kept.
+Files are read line by line (``stream_parallel_tsv``), so a file of any length is checked in
+the memory of one line; ``read_parallel_tsv`` collects the same pairs into a list.
 
 Rules, per line (split on ``\\n``; a trailing ``\\r`` and a UTF-8 byte-order mark are removed):
 - blank lines (only ASCII whitespace) are skipped and counted as ``blank``;
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Iterable, Iterator, Literal, Optional, TextIO
 
 from keras_s2s.errors import DataError
 from keras_s2s.tokenization import TextSpec
@@ -67,6 +69,16 @@ class TsvReport:
 
 
 def read_parallel_tsv(
+    path: str | Path, source_spec: TextSpec, target_spec: TextSpec, **options: Any
+) -> tuple[list[Pair], TsvReport]:
+    """Checks every line of ``path``; returns the kept pairs (a list: for callers that need
+    them all at once) and a report. Keyword options and errors: those of ``stream_parallel_tsv``.
+    """
+    pairs, report = stream_parallel_tsv(path, source_spec, target_spec, **options)
+    return list(pairs), report
+
+
+def stream_parallel_tsv(
     path: str | Path,
     source_spec: TextSpec,
     target_spec: TextSpec,
@@ -75,53 +87,95 @@ def read_parallel_tsv(
     max_target_length: Optional[int] = None,
     length_policy: Literal["filter", "truncate"] = "filter",
     skip_malformed: bool = False,
-) -> tuple[list[Pair], TsvReport]:
-    """Checks every line of ``path``; returns the kept pairs and a report.
+) -> tuple[Iterator[Pair], TsvReport]:
+    """The kept pairs of ``path`` in file order, read line by line, and the report that
+    counts every line as the iterator reaches it (complete once the iterator is exhausted).
 
-    Raises DataError naming the file and line for the first malformed line, unless
-    ``skip_malformed`` is set.
+    Only the current line is held in memory. Errors are raised while iterating: DataError
+    when the file is missing, and naming the file and line of the first malformed line
+    unless ``skip_malformed`` is set.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"data file is a directory: {path}") from None
     report = TsvReport(path=str(path))
-    pairs: list[Pair] = []
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line
-    for number, line in enumerate(lines, start=1):
+    options = _LineOptions(max_source_length, max_target_length, length_policy, skip_malformed)
+    return _kept_pairs(path, source_spec, target_spec, options, report), report
+
+
+def check_parallel_tsv(path: str | Path, source_spec: TextSpec, target_spec: TextSpec, **options: Any) -> TsvReport:
+    """The report of ``stream_parallel_tsv`` (same keyword options and errors), keeping no pair."""
+    pairs, report = stream_parallel_tsv(path, source_spec, target_spec, **options)
+    for _ in pairs:
+        pass
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _LineOptions:
+    max_source_length: Optional[int]
+    max_target_length: Optional[int]
+    length_policy: Literal["filter", "truncate"]
+    skip_malformed: bool
+
+
+def _kept_pairs(
+    path: Path, source_spec: TextSpec, target_spec: TextSpec, options: _LineOptions, report: TsvReport
+) -> Iterator[Pair]:
+    for number, line in enumerate(_binary_lines(path), start=1):
         report.lines += 1
         parsed = _parse_line(line, source_spec, target_spec)
         if parsed is None:
             report.blank += 1
-            continue
-        if isinstance(parsed, str):
-            message = f"{path}:{number}: {parsed}"
-            if not skip_malformed:
-                raise DataError(message + " (set skip_malformed to skip and count such lines)")
-            report.malformed += 1
-            if len(report.malformed_examples) < _MAX_EXAMPLES:
-                report.malformed_examples.append(message)
-            continue
-        source, target, source_tokens, target_tokens = parsed
-        too_long = (max_source_length is not None and len(source_tokens) > max_source_length) or (
-            max_target_length is not None and len(target_tokens) > max_target_length
-        )
-        if too_long:
-            if length_policy == "filter":
-                report.too_long += 1
-                continue
-            report.truncated += 1
-            source_tokens = source_tokens[:max_source_length]
-            target_tokens = target_tokens[:max_target_length]
-        pairs.append(Pair(number, source, target, tuple(source_tokens), tuple(target_tokens)))
-        report.target_tokens += len(target_tokens) + 1
-    report.kept = len(pairs)
-    return pairs, report
+        elif isinstance(parsed, str):
+            _count_malformed(f"{path}:{number}: {parsed}", options.skip_malformed, report)
+        else:
+            source, target, source_tokens, target_tokens = parsed
+            kept = _length_policy(source_tokens, target_tokens, options, report)
+            if kept is not None:
+                report.kept += 1
+                report.target_tokens += len(kept[1]) + 1
+                yield Pair(number, source, target, *kept)
+
+
+def _count_malformed(message: str, skip_malformed: bool, report: TsvReport) -> None:
+    if not skip_malformed:
+        raise DataError(message + " (set skip_malformed to skip and count such lines)")
+    report.malformed += 1
+    if len(report.malformed_examples) < _MAX_EXAMPLES:
+        report.malformed_examples.append(message)
+
+
+def _length_policy(
+    source_tokens: list[str], target_tokens: list[str], options: _LineOptions, report: TsvReport
+) -> Optional[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The tokens as kept (cut under ``truncate``), or None when ``filter`` drops them."""
+    max_source, max_target = options.max_source_length, options.max_target_length
+    too_long = (max_source is not None and len(source_tokens) > max_source) or (
+        max_target is not None and len(target_tokens) > max_target
+    )
+    if too_long:
+        if options.length_policy == "filter":
+            report.too_long += 1
+            return None
+        report.truncated += 1
+        source_tokens, target_tokens = source_tokens[:max_source], target_tokens[:max_target]
+    return tuple(source_tokens), tuple(target_tokens)
+
+
+def _binary_lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` without their ``\\n``, read through a buffer (one line in memory).
+
+    Binary mode splits on ``\\n`` only, as the rules say; a final ``\\n`` ends the last line
+    rather than starting an empty one.
+    """
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"data file is a directory: {path}") from None
+    with handle:
+        for line in handle:
+            yield line[:-1] if line.endswith(b"\n") else line
 
 
 def _parse_line(line: bytes, source_spec: TextSpec, target_spec: TextSpec):
@@ -154,8 +208,18 @@ def _parse_line(line: bytes, source_spec: TextSpec, target_spec: TextSpec):
     return source, target, source_tokens, target_tokens
 
 
-def write_tsv(path: str | Path, rows: list[tuple[str, str]]) -> None:
+def write_tsv(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
     """Writes ``source<TAB>target`` lines (fields must hold no tab or newline)."""
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+    with open_tsv_for_writing(path) as handle:
         for source, target in rows:
-            handle.write(f"{source}\t{target}\n")
+            handle.write(tsv_line(source, target))
+
+
+def open_tsv_for_writing(path: str | Path) -> TextIO:
+    """A UTF-8 text file for ``tsv_line``s, ``\\n`` line endings on every platform."""
+    return open(path, "w", encoding="utf-8", newline="\n")
+
+
+def tsv_line(source: str, target: str) -> str:
+    """One ``source<TAB>target`` line, newline included (fields must hold no tab or newline)."""
+    return f"{source}\t{target}\n"

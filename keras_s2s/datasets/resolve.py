@@ -6,24 +6,26 @@
   training sources (by a salted sha1 hash, so all lines of one source stay together, and
   never none) are held out and both parts are written into the run's data directory.
 
-Every file is read and checked by ``keras_s2s.tsv.read_parallel_tsv`` first, so a bad line
-is reported against the user's own file and line number.
+Every file is read line by line and checked by ``keras_s2s.tsv.stream_parallel_tsv`` first,
+so a bad line is reported against the user's own file and line number; nothing grows with the
+file's length (the hold-out is decided line by line, see ``HoldoutRule``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.datasets.cmudict_g2p import write_cmudict_splits
 from keras_s2s.datasets.splits import hash_bucket
 from keras_s2s.datasets.toy import TOY_TSV
 from keras_s2s.errors import DataError
-from keras_s2s.tsv import Pair, TsvReport, read_parallel_tsv, write_tsv
+from keras_s2s.tsv import Pair, TsvReport, check_parallel_tsv, open_tsv_for_writing, stream_parallel_tsv, tsv_line
 
 HOLDOUT_SALT = "keras-s2s-holdout:"
+_HASH_RANGE = 1 << 32
 
 
 @dataclasses.dataclass
@@ -53,7 +55,7 @@ def dataset_files(config: Seq2SeqConfig, data_dir: str | Path) -> DatasetFiles:
     if validation is None:
         # Only the well-formed lines are copied into the two parts; the user's own file and
         # line numbers appear in any error, and its report is kept as "train_file".
-        pairs, reports["train_file"] = read_parallel_tsv(
+        pairs, reports["train_file"] = stream_parallel_tsv(
             train, config.source_spec(), config.target_spec(), skip_malformed=config.skip_malformed
         )
         train, validation = _write_holdout(pairs, config.validation_percent, data_dir, train)
@@ -70,7 +72,8 @@ def dataset_files(config: Seq2SeqConfig, data_dir: str | Path) -> DatasetFiles:
 
 
 def check_file(config: Seq2SeqConfig, path: Path) -> TsvReport:
-    _, report = read_parallel_tsv(
+    """The line report of ``path`` under ``config``'s rules, read line by line."""
+    return check_parallel_tsv(
         path,
         config.source_spec(),
         config.target_spec(),
@@ -79,38 +82,80 @@ def check_file(config: Seq2SeqConfig, path: Path) -> TsvReport:
         length_policy=config.length_policy,
         skip_malformed=config.skip_malformed,
     )
-    return report
 
 
-def _write_holdout(pairs: list[Pair], validation_percent: int, data_dir: Path, origin: Path) -> tuple[Path, Path]:
-    held_out = holdout_sources([pair.source for pair in pairs], validation_percent, origin=origin)
-    train_rows, validation_rows = [], []
-    for pair in pairs:
-        (validation_rows if pair.source in held_out else train_rows).append((pair.source, pair.target))
+def _write_holdout(pairs: Iterable[Pair], validation_percent: int, data_dir: Path, origin: Path) -> tuple[Path, Path]:
+    """Streams ``pairs`` into ``data_dir``/train.tsv and validation.tsv by ``HoldoutRule``,
+    in file order; holds only the rule's few sources in memory."""
+    rule = HoldoutRule(validation_percent)
     data_dir.mkdir(parents=True, exist_ok=True)
     train, validation = data_dir / "train.tsv", data_dir / "validation.tsv"
-    write_tsv(train, train_rows)
-    write_tsv(validation, validation_rows)
+    with open_tsv_for_writing(train) as train_out, open_tsv_for_writing(validation) as validation_out:
+        for pair in pairs:
+            (validation_out if rule.holds_out(pair.source) else train_out).write(tsv_line(pair.source, pair.target))
+    fallback = rule.fallback(origin)
+    if fallback is not None:
+        _move_source(fallback, train, validation)
     return train, validation
 
 
-def holdout_sources(sources: list[str], validation_percent: int, *, origin: Path | str = "training file") -> set[str]:
-    """The sources held out for validation: those whose salted hash bucket is in the top
-    ``validation_percent`` of 100, so all lines of a source stay together.
+def _move_source(source: str, train: Path, validation: Path) -> None:
+    """Moves the lines of ``source`` from the written ``train`` part to the end of
+    ``validation`` (empty before), keeping the order of both."""
+    key = source.encode("utf-8") + b"\t"
+    rest = train.with_name(train.name + ".rest")
+    with open(train, "rb") as lines, open(rest, "wb") as train_out, open(validation, "ab") as validation_out:
+        for line in lines:
+            (validation_out if line.startswith(key) else train_out).write(line)
+    rest.replace(train)
 
+
+def holdout_sources(sources: Iterable[str], validation_percent: int, *, origin: Path | str = "training file") -> set[str]:
+    """The sources of ``sources`` that ``HoldoutRule`` holds out for validation."""
+    rule = HoldoutRule(validation_percent)
+    held_out = {source for source in sources if rule.holds_out(source)}
+    fallback = rule.fallback(origin)
+    return held_out if fallback is None else {fallback}
+
+
+class HoldoutRule:
+    """Which sources are held out for validation, decided line by line.
+
+    A source is held out when its salted hash falls in the top ``validation_percent`` of
+    the hash range, so all lines of a source stay together and no set of sources is kept.
     The salt keeps the hold-out independent of the built-in splits (which use the unsalted
     hash): a ``train.tsv`` written by the CMUdict dataset holds only buckets below 90, and an
     unsalted rule would hold out nothing. A file with few sources may by chance have none
-    in range; then the one with the highest salted hash is held out, so the hold-out is never
-    empty. One distinct source cannot be split: a DataError says what to do.
+    in range; then the one with the highest salted hash is held out (``fallback``), so the
+    hold-out is never empty. One distinct source cannot be split: ``fallback`` raises.
     """
-    distinct = sorted(set(sources))
-    if len(distinct) < 2:
-        raise DataError(
-            f"{origin}: cannot hold out validation sources from {len(distinct)} distinct source(s); "
-            "set validation_file (or --validation-file) to a separate file"
-        )
-    salted = {source: hash_bucket(HOLDOUT_SALT + source, buckets=1 << 32) for source in distinct}
-    threshold = (1 << 32) * (100 - validation_percent) // 100
-    held_out = {source for source, value in salted.items() if value >= threshold}
-    return held_out or {max(distinct, key=salted.__getitem__)}
+
+    def __init__(self, validation_percent: int) -> None:
+        self.threshold = _HASH_RANGE * (100 - validation_percent) // 100
+        self.held_out_any = False
+        self.highest: Optional[tuple[int, str]] = None  # (salted hash, source)
+        self.first_sources: list[str] = []  # the first two distinct sources seen
+
+    def holds_out(self, source: str) -> bool:
+        """Whether ``source`` goes to validation; remembers what ``fallback`` needs."""
+        value = hash_bucket(HOLDOUT_SALT + source, buckets=_HASH_RANGE)
+        # Equal hashes: the smallest source, as max() over the sorted sources chose before.
+        if self.highest is None or (-value, source) < (-self.highest[0], self.highest[1]):
+            self.highest = (value, source)
+        if len(self.first_sources) < 2 and source not in self.first_sources:
+            self.first_sources.append(source)
+        held_out = value >= self.threshold
+        self.held_out_any |= held_out
+        return held_out
+
+    def fallback(self, origin: Path | str) -> Optional[str]:
+        """After the last source: the source to hold out when none was, else None.
+
+        Raises DataError when fewer than two distinct sources were seen.
+        """
+        if len(self.first_sources) < 2:
+            raise DataError(
+                f"{origin}: cannot hold out validation sources from {len(self.first_sources)} distinct source(s); "
+                "set validation_file (or --validation-file) to a separate file"
+            )
+        return None if self.held_out_any else self.highest[1]
