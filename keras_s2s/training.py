@@ -214,8 +214,7 @@ def _fit(
     if strategy is not None:
         train_batches, validation_batches = map(distribute.shard_by_data, (train_batches, validation_batches))
 
-    train_report = json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]
-    throughput = ThroughputLogger(train_report["target_tokens"], max_seconds=(
+    throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=(
         config.max_train_minutes * 60 if config.max_train_minutes is not None else None
     ))
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +240,11 @@ def _fit(
     )
 
 
+def _train_target_tokens(run: RunDir) -> int:
+    """Target tokens per training epoch (EOS included), from the run's data report."""
+    return json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]["target_tokens"]
+
+
 def _save_final_model(
     trainer: keras.Model, run: RunDir, backup: Optional[Backup], started: float, *, log: TextIO
 ) -> dict:
@@ -260,7 +264,7 @@ def _save_final_model(
     epoch_seconds = [row["seconds"] for row in history]
     # The first epoch includes tracing and XLA compilation; later ones show the steady state.
     steady = epoch_seconds[1:] or epoch_seconds
-    target_tokens = json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]["target_tokens"]
+    target_tokens = _train_target_tokens(run)
     throughput_counters = backup.counters.get(ThroughputLogger.__name__, {}) if backup is not None else {}
     summary = {
         "parameters": trainer.count_params(),
