@@ -6,8 +6,9 @@
 Translates the first ``--words`` test words one at a time (batch 1: one request per word)
 and in batches of 64, with Keras (tf.function per step), the SavedModel signatures and ONNX
 Runtime: the step loop (keras_s2s.decoding over the encoder and decoder-step graphs) for
-all, and the exported greedy graph (one call per batch, the default for exports). Prints a
-markdown table.
+all, the exported greedy graph (one call per batch, the default for exports), and the
+translate SavedModel (strings in, strings out: tokenization and detokenization in-graph, what
+TF Serving runs; skipped for exports made before it existed). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+
+
+class TranslateSavedModel:
+    """The export's translate SavedModel behind ``translate(texts, batch_size)``."""
+
+    def __init__(self, export_dir: Path) -> None:
+        import json
+
+        import tensorflow as tf
+
+        self.tf = tf
+        metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+        self.serve = tf.saved_model.load(str(export_dir / metadata["translate"]["savedmodel"])).signatures["serving_default"]
+
+    def translate(self, texts: list[str], batch_size: int) -> list[str]:
+        outputs = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tf.constant(texts[start : start + batch_size], self.tf.string)
+            outputs += [t.decode("utf-8") for t in self.serve(text=batch)["output_text"].numpy()]
+        return outputs
 
 
 def main() -> None:
@@ -39,6 +60,8 @@ def main() -> None:
         translators[f"{runtime} step loop"] = load_translator(args.export_dir, runtime)
         translators[f"{runtime} step loop"].use_greedy_graph = False
         translators[f"{runtime} greedy graph"] = load_translator(args.export_dir, runtime)
+    if (args.export_dir / "translate").is_dir():
+        translators["translate SavedModel (text in/out)"] = TranslateSavedModel(args.export_dir)
     reference = translators["keras step loop"].translate(words, batch_size=64)
     rows = []
     for name, translator in translators.items():
