@@ -20,11 +20,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m pipelines.demo
 
+# pytest-xdist: one test process per core of the 2-core CI machine (TEST_WORKERS=0 runs in one
+# process, e.g. for pdb). --dist loadfile keeps each test file in one worker, so a file's shared
+# exports and trained runs are made once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

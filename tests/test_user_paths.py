@@ -368,8 +368,12 @@ def test_ctrl_c_during_a_command_ends_the_process_with_exit_code_130(tmp_path):
     """A real SIGINT (what Ctrl-C sends) to a process running a command, not a raised exception."""
     script = textwrap.dedent(
         """
-        import sys, time
+        import signal, sys, time
         from keras_s2s import cli
+
+        # What a terminal gives a command: Python's Ctrl-C handler. A shell that starts the
+        # suite in the background makes children inherit an ignored SIGINT instead.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
         def busy(args):
             print("busy", flush=True)
