@@ -78,6 +78,22 @@ def test_a_copied_train_script_reports_a_bad_config_in_one_line(copied_train_scr
     assert not (copied_train_script.parent / "run").exists()
 
 
+def test_a_copied_train_script_checks_tf_config_for_multi_worker_before_tensorflow_loads(copied_train_script):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": '{"cluster": {}}'}
+    script = ("import runpy, sys; sys.argv = sys.argv[1:]\n"
+              "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+              "finally:\n    print('tensorflow' in sys.modules)")
+    result = subprocess.run(
+        [sys.executable, "-c", script, copied_train_script.name, "--config", str(TOY_CONFIG), "--out", "run",
+         "--strategy", "multi-worker"],
+        cwd=copied_train_script.parent, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("my_train.py: error: TF_CONFIG 'cluster' must map job names"), result.stderr
+    assert result.stdout.strip() == "False"  # refused before TensorFlow was imported
+    assert not (copied_train_script.parent / "run").exists()
+
+
 @slow
 def test_a_copied_train_script_writes_a_finished_run_from_another_directory(copied_train_script):
     result = run_script(copied_train_script, "--config", str(TOY_CONFIG), "--out", "run", "--epochs", "2")
