@@ -55,10 +55,12 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
     def step(t, tokens, states, ended, ids, log_probs):
         feeds = {decoding.token_input: tokens, **constants, **{c.input: s for c, s in zip(carried, states)}}
         outputs = decoder(feeds, training=False)
-        step_log_probs = tf.nn.log_softmax(outputs[decoding.logits_output][:, -1, :])
+        step_log_probs = tf.nn.log_softmax(tf.squeeze(outputs[decoding.logits_output], axis=1))
         next_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
         ids = ids.write(t, next_ids)
-        log_probs = log_probs.write(t, tf.gather(step_log_probs, next_ids, batch_dims=1))
+        # The argmax's own log-probability is the row maximum: one ReduceMax instead of a
+        # gather at next_ids (Cast, Unsqueeze, GatherND in ONNX).
+        log_probs = log_probs.write(t, tf.reduce_max(step_log_probs, axis=-1))
         ended = tf.maximum(ended, tf.cast(tf.equal(next_ids, EOS_ID), tf.int32))
         new_states = tuple(outputs[c.update_from] for c in carried)
         return t + 1, next_ids[:, None], new_states, ended, ids, log_probs
