@@ -6,10 +6,13 @@
 
 Each variant is the default G2P config (pipelines/configs/g2p_cmudict.json) with a few fields
 changed, trained for ``--epochs`` epochs, except ``best`` (pipelines/configs/
-g2p_cmudict_attention.json as it is, without its wall-clock cap unless ``--budget-minutes``).
+g2p_cmudict_attention.json as it is, without its wall-clock cap unless ``--budget-minutes``)
+and its ``best-*`` variants (that config with a few fields changed). ``--resume`` continues a
+killed run instead of starting it again.
 The budget is counted in epochs, so the scores do not depend on what else runs on the machine;
 the wall time of each epoch is recorded beside them. Each model is exported, and is scored with ONNX Runtime on the 6,355 test words: greedy and beam 5,
-stress kept and stress stripped. The models are trained WITH stress; "stripped" removes the
+stress kept and stress stripped. The models are trained WITH stress (except
+``best-384-no-stress``, whose two views are then the same); "stripped" removes the
 0/1/2 digits from predictions and references at scoring time (references that become equal
 merge). Multi-reference: a word is right when it matches any pronunciation; PER uses the
 closest. Results accumulate in benchmarks/g2p_quality.json; ``--render`` prints the table.
@@ -42,6 +45,14 @@ VARIANTS = {
     "bi-gru-luong": ("bi-GRU + Luong (general)", {"bidirectional": True, "attention": "luong", "cell": "gru"}),
     "best": ("g2p_cmudict_attention.json", None),
 }
+# Variants of the best config (its epochs and early stopping, these fields changed).
+BEST_VARIANTS = {
+    "best-384-no-stress": (
+        "bi-LSTM 384 + Luong, trained without stress",
+        {"strip_stress": True, "hidden_size": 384, "dropout": 0.3, "bridge": "sum", "epochs": 30,
+         "early_stopping_patience": 3},
+    ),
+}
 
 
 def main() -> int:
@@ -55,15 +66,17 @@ def main() -> int:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality", help="run and export directories")
     parser.add_argument("--render", action="store_true", help="only print the table of benchmarks/g2p_quality.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each variant's unfinished run in --out (same config), then export and score it")
     args = parser.parse_args()
     if not args.render:
         names = args.variants.split(",")
-        unknown = [n for n in names if n not in VARIANTS]
+        unknown = [n for n in names if n not in VARIANTS and n not in BEST_VARIANTS]
         if unknown:
-            parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+            parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS) + list(BEST_VARIANTS)}")
         import_tensorflow_quietly()
         for name in names:
-            result = run_variant(name, args.epochs, args.budget_minutes, args.beam, args.out)
+            result = run_variant(name, args.epochs, args.budget_minutes, args.beam, args.out, resume=args.resume)
             results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
             results[name] = result
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -71,20 +84,24 @@ def main() -> int:
     return 0
 
 
-def run_variant(name: str, epochs: int, budget_minutes: Optional[float], beam: int, out: Path) -> dict:
+def run_variant(
+    name: str, epochs: int, budget_minutes: Optional[float], beam: int, out: Path, *, resume: bool = False
+) -> dict:
     from keras_s2s import Seq2SeqConfig, train_model
     from keras_s2s.decoding import Beam, Greedy
     from keras_s2s.export import export_run
     from keras_s2s.runtime import load_translator
 
-    label, overrides = VARIANTS[name]
+    label, overrides = VARIANTS[name] if name in VARIANTS else BEST_VARIANTS[name]
     if overrides is None:
         config = Seq2SeqConfig.from_json(BEST_CONFIG)
+    elif name in BEST_VARIANTS:
+        config = Seq2SeqConfig.from_json(BEST_CONFIG).replace(**overrides)
     else:
         config = Seq2SeqConfig.from_json(BASE_CONFIG).replace(epochs=epochs, **overrides)
     config = config.replace(max_train_minutes=budget_minutes)
     print(f"\n=== {name}: {label}, {config.epochs} epochs, time budget {budget_minutes} min", flush=True)
-    summary = train_model(config, out / name, overwrite=True, verbose=2)
+    summary = train_model(config, out / name, overwrite=not resume, resume=resume, verbose=2)
     export_dir = out / f"{name}-export"
     if export_dir.exists():
         import shutil
@@ -101,14 +118,16 @@ def run_variant(name: str, epochs: int, budget_minutes: Optional[float], beam: i
         print(f"{name} {strategy_name}: {json.dumps(scores[strategy_name])}", flush=True)
     return {
         "label": label,
-        "config": overrides if overrides is not None else str(BEST_CONFIG.relative_to(REPO)),
+        "config": str(BEST_CONFIG.relative_to(REPO)) if overrides is None else (
+            {"base": str(BEST_CONFIG.relative_to(REPO)), **overrides} if name in BEST_VARIANTS else overrides),
         "epochs": config.epochs,
         "budget_minutes": budget_minutes,
         "epoch_seconds": summary["epoch_seconds"],
         "parameters": summary["parameters"],
         "epochs_run": summary["epochs_run"],
         "best_epoch": summary["best_epoch"],
-        "train_seconds": summary["wall_seconds"],
+        # A resumed run's own wall time covers only the resumed part; its epochs cover all of it.
+        "train_seconds": sum(summary["epoch_seconds"]) if resume else summary["wall_seconds"],
         "target_tokens_per_second": summary["target_tokens_per_second"],
         "scores": scores,
         "date": time.strftime("%Y-%m-%d"),
