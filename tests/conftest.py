@@ -6,8 +6,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import contextlib  # noqa: E402
+import fcntl  # noqa: E402
 import io  # noqa: E402
+import json  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -78,19 +81,43 @@ def _train_with_the_cli(config: Path, run_dir: Path):
     return run_dir, code, stdout.getvalue()
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], list]) -> list:
+    """``make(directory)``'s JSON-able result, made once per test session even when pytest-xdist
+    runs it in several worker processes (`make test`): the first worker to ask makes it under a
+    file lock in the session's shared temporary directory, the others wait and read the result.
+    Whatever ``make`` writes into ``directory`` is then shared: read it, copy it to change it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory, result = shared / f"made-once-{name}", shared / f"made-once-{name}.json"
+    with open(shared / f"made-once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.is_file():
+            if directory.exists():  # a worker failed half-way: start again
+                import shutil
+
+                shutil.rmtree(directory)
+            directory.mkdir()
+            result.write_text(json.dumps(make(directory)), encoding="utf-8")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def trained_toy(tmp_path_factory):
     """(run directory, exit code, captured stdout) of one `keras-s2s train` on the toy config,
     shared by every test that needs a trained model (it takes 20-30 s)."""
-    return _train_with_the_cli(TOY_CONFIG, tmp_path_factory.mktemp("toy") / "run")
+    run_dir, code, output = made_once(
+        tmp_path_factory, "toy", lambda d: [str(x) for x in _train_with_the_cli(TOY_CONFIG, d / "run")])
+    return Path(run_dir), int(code), output
 
 
 @pytest.fixture(scope="session")
 def trained_toy_attention_run(tmp_path_factory):
     """The run directory of the toy config with a bidirectional encoder and Bahdanau attention."""
-    run_dir, code, output = _train_with_the_cli(TOY_ATTENTION_CONFIG, tmp_path_factory.mktemp("toy_attention") / "run")
-    assert code == 0, f"toy attention training failed:\n{output[-2000:]}"
-    return run_dir
+    run_dir, code, output = made_once(
+        tmp_path_factory, "toy_attention",
+        lambda d: [str(x) for x in _train_with_the_cli(TOY_ATTENTION_CONFIG, d / "run")])
+    assert int(code) == 0, f"toy attention training failed:\n{output[-2000:]}"
+    return Path(run_dir)
 
 
 @pytest.fixture
@@ -108,9 +135,12 @@ def exported_toy(trained_toy, tmp_path_factory):
 
     run_dir, code, output = trained_toy
     assert code == 0, f"toy training failed:\n{output[-2000:]}"
-    out = tmp_path_factory.mktemp("toy_export") / "toy"
-    export_run(run_dir, out)
-    return out
+
+    def export(directory: Path) -> list:
+        export_run(run_dir, directory / "toy")
+        return [str(directory / "toy")]
+
+    return Path(made_once(tmp_path_factory, "toy_export", export)[0])
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +148,11 @@ def exported_toy_attention(trained_toy_attention_run, tmp_path_factory):
     """The toy attention run (bi-LSTM + Bahdanau) exported once; copy it before changing it."""
     from keras_s2s.export import export_run
 
-    out = tmp_path_factory.mktemp("toy_attention_export") / "export"
-    export_run(trained_toy_attention_run, out)
-    return out
+    def export(directory: Path) -> list:
+        export_run(trained_toy_attention_run, directory / "export")
+        return [str(directory / "export")]
+
+    return Path(made_once(tmp_path_factory, "toy_attention_export", export)[0])
 
 
 @pytest.fixture(scope="session", params=["plain", "attention"])

@@ -282,6 +282,7 @@ def examples_of(batches: list[list]) -> list[tuple]:
     return sorted((tuple(s), tuple(t)) for sources, targets in batches for s, t in zip(sources, targets))
 
 
+@pytest.mark.slow  # several epochs of a tf.data pipeline, as model.fit runs them
 @pytest.mark.parametrize("cached", [True, False], ids=["small-file-cached", "large-file-streamed"])
 def test_a_small_file_is_read_once_and_a_large_one_every_epoch(write_text, cached):
     rng = random.Random(5)
