@@ -87,18 +87,12 @@ def main() -> int:
 def run_variant(
     name: str, epochs: int, budget_minutes: Optional[float], beam: int, out: Path, *, resume: bool = False
 ) -> dict:
-    from keras_s2s import Seq2SeqConfig, train_model
+    from keras_s2s import train_model
     from keras_s2s.decoding import Beam, Greedy
     from keras_s2s.export import export_run
     from keras_s2s.runtime import load_translator
 
-    label, overrides = VARIANTS[name] if name in VARIANTS else BEST_VARIANTS[name]
-    if overrides is None:
-        config = Seq2SeqConfig.from_json(BEST_CONFIG)
-    elif name in BEST_VARIANTS:
-        config = Seq2SeqConfig.from_json(BEST_CONFIG).replace(**overrides)
-    else:
-        config = Seq2SeqConfig.from_json(BASE_CONFIG).replace(epochs=epochs, **overrides)
+    label, config, recorded_config = variant_config(name, epochs)
     config = config.replace(max_train_minutes=budget_minutes)
     print(f"\n=== {name}: {label}, {config.epochs} epochs, time budget {budget_minutes} min", flush=True)
     summary = train_model(config, out / name, overwrite=not resume, resume=resume, verbose=2)
@@ -118,8 +112,7 @@ def run_variant(
         print(f"{name} {strategy_name}: {json.dumps(scores[strategy_name])}", flush=True)
     return {
         "label": label,
-        "config": str(BEST_CONFIG.relative_to(REPO)) if overrides is None else (
-            {"base": str(BEST_CONFIG.relative_to(REPO)), **overrides} if name in BEST_VARIANTS else overrides),
+        "config": recorded_config,
         "epochs": config.epochs,
         "budget_minutes": budget_minutes,
         "epoch_seconds": summary["epoch_seconds"],
@@ -132,6 +125,20 @@ def run_variant(
         "scores": scores,
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def variant_config(name: str, epochs: int):
+    """(label, Seq2SeqConfig, the config as recorded in the results) of variant ``name``."""
+    from keras_s2s import Seq2SeqConfig
+
+    best = str(BEST_CONFIG.relative_to(REPO))
+    if name in BEST_VARIANTS:
+        label, overrides = BEST_VARIANTS[name]
+        return label, Seq2SeqConfig.from_json(BEST_CONFIG).replace(**overrides), {"base": best, **overrides}
+    label, overrides = VARIANTS[name]
+    if overrides is None:
+        return label, Seq2SeqConfig.from_json(BEST_CONFIG), best
+    return label, Seq2SeqConfig.from_json(BASE_CONFIG).replace(epochs=epochs, **overrides), overrides
 
 
 def score(translator, test_file: str, strategy) -> dict:

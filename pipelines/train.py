@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from keras_s2s.cluster import STRATEGIES
+from keras_s2s.cluster import STRATEGIES, read_tf_config
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -32,7 +32,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from keras_s2s import Seq2SeqConfig
-    from keras_s2s.cluster import read_tf_config
     from keras_s2s.errors import KerasS2SError
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
