@@ -91,6 +91,9 @@ class Seq2SeqConfig:
     epochs: int = 10
     learning_rate: float = 1e-3
     clipnorm: Optional[float] = 1.0
+    label_smoothing: float = 0.0
+    """Training loss only: the target distribution puts ``1 - label_smoothing`` on the reference
+    token and spreads the rest evenly over the vocabulary (Szegedy et al. 2016)."""
     early_stopping_patience: Optional[int] = 3
     reduce_lr_patience: Optional[int] = None
     """Halve the learning rate when val_loss has not improved for this many epochs (None: never)."""
@@ -206,6 +209,7 @@ _RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
     "epochs": (1, None),
     "learning_rate": (1e-12, 10.0),
     "clipnorm": (1e-12, None),
+    "label_smoothing": (0.0, 0.5),
     "early_stopping_patience": (1, None),
     "max_train_minutes": (0.01, None),
     "reduce_lr_patience": (1, None),

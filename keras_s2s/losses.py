@@ -18,6 +18,9 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
 
     y_true [B, T] int32 (PAD=0 ignored), y_pred [B, T, V] logits -> scalar.
 
+    ``label_smoothing`` = e: the target puts 1 - e on the reference token and e / V on every
+    token, i.e. per token (1 - e) * NLL(reference) + e * mean over the vocabulary of -log p.
+
     Under a tf.distribute strategy with several replicas (``keras-s2s train --strategy``), each
     replica gets a slice of the global batch and returns its share of the global batch's
     mean: its own tokens' cross-entropy divided by the token count of all replicas (one
@@ -25,14 +28,21 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
     ``N x`` each share, so both are exactly those of the whole batch on one device.
     """
 
-    def __init__(self, name: str = "masked_sparse_cross_entropy", **kwargs) -> None:
+    def __init__(self, name: str = "masked_sparse_cross_entropy", label_smoothing: float = 0.0, **kwargs) -> None:
         super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")
         per_token = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        if self.label_smoothing:
+            uniform = -ops.mean(ops.log_softmax(y_pred, axis=-1), axis=-1)
+            per_token = (1.0 - self.label_smoothing) * per_token + self.label_smoothing * uniform
         mask = ops.cast(ops.not_equal(y_true, PAD_ID), per_token.dtype)
         return ops.sum(per_token * mask) / ops.maximum(_global_token_count(ops.sum(mask)), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def _global_token_count(count):

@@ -97,7 +97,10 @@ def _train(
         print("[distribute] jit_compile off: XLA cannot compile the collective ops of this strategy on CPU", file=log)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-        compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm, jit_compile=jit_compile)
+        compile_trainer(
+            model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
+            label_smoothing=config.label_smoothing, jit_compile=jit_compile,
+        )
         model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
     print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
           f"{model.trainer.count_params():,} parameters", file=log)
@@ -293,12 +296,13 @@ def compile_trainer(
     *,
     learning_rate: float = 1e-3,
     clipnorm: Optional[float] = 1.0,
+    label_smoothing: float = 0.0,
     jit_compile: bool = True,
 ) -> None:
-    """Adam + masked cross-entropy + masked token accuracy."""
+    """Adam + masked (optionally label-smoothed) cross-entropy + masked token accuracy."""
     trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
-        loss=MaskedSparseCrossEntropy(),
+        loss=MaskedSparseCrossEntropy(label_smoothing=label_smoothing),
         metrics=[MaskedTokenAccuracy()],
         jit_compile=jit_compile,
     )

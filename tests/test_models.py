@@ -241,6 +241,22 @@ def test_masked_cross_entropy_is_the_mean_over_non_pad_tokens(pad_logits):
     assert float(loss) == pytest.approx(GOLDEN_LOSS, abs=1e-5)
 
 
+# With smoothing e over V=4 tokens the target is 1 - e + e/4 on the reference, e/4 elsewhere;
+# -mean(log p) over the real positions' softmax [0.1, 0.2, 0.3, 0.4]:
+MEAN_NEG_LOG_P = -(math.log(0.1) + math.log(0.2) + math.log(0.3) + math.log(0.4)) / 4
+
+
+@pytest.mark.parametrize("pad_logits", [[0.0, 0.0, 0.0, 0.0], [50.0, -50.0, 3.0, 7.0]])
+def test_label_smoothing_mixes_the_reference_nll_with_the_uniform_cross_entropy(pad_logits):
+    loss = MaskedSparseCrossEntropy(label_smoothing=0.1)(tf.constant(Y_TRUE), logits_with_pad(pad_logits))
+    assert float(loss) == pytest.approx(0.9 * GOLDEN_LOSS + 0.1 * MEAN_NEG_LOG_P, abs=1e-5)
+
+
+def test_label_smoothing_survives_the_loss_config_round_trip():
+    restored = MaskedSparseCrossEntropy.from_config(MaskedSparseCrossEntropy(label_smoothing=0.2).get_config())
+    assert restored.label_smoothing == 0.2
+
+
 def test_masked_cross_entropy_of_an_all_pad_batch_is_zero():
     loss = MaskedSparseCrossEntropy()(tf.zeros((2, 3), tf.int32), tf.random.normal((2, 3, 4)))
     assert float(loss) == 0.0
