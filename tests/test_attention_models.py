@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import ATTENTION_WEIGHTS, LOGITS, MEMORY, SOURCE_IDS, SOURCE_MASK, TOKEN_IDS
 from keras_s2s.errors import ConfigError
-from keras_s2s.models import build_seq2seq, next_state_name, split_trainer, state_names
+from keras_s2s.models import build_seq2seq, next_state_name, single_step_decoder, split_trainer, state_names
 from keras_s2s.signatures import signatures_from_models
 from keras_s2s.training import compile_trainer
 
@@ -81,6 +81,27 @@ def test_stepping_an_attention_decoder_equals_the_whole_sequence(attention_model
         state = {c.input: state[c.input] if c.update_from is None else out[c.update_from] for c in signatures.decoding.carries}
     np.testing.assert_allclose(np.concatenate(logits, axis=1), np.asarray(whole[LOGITS]), atol=1e-6)
     np.testing.assert_allclose(np.concatenate(weights, axis=1), np.asarray(whole[ATTENTION_WEIGHTS]), atol=1e-6)
+
+
+ONE_STEP_CONFIGS = {**ATTENTION_CONFIGS, "plain-lstm": {}, "gru-2layer": dict(cell="gru", num_layers=2), "rnn": dict(cell="rnn")}
+
+
+@pytest.mark.parametrize("fields", ONE_STEP_CONFIGS.values(), ids=list(ONE_STEP_CONFIGS))
+def test_the_one_step_decoder_of_the_export_loops_equals_the_decoder_on_one_token(fields):
+    """``single_step_decoder`` (the body of the greedy and beam graphs: cells called on [B, D]
+    tensors) has the decoder's weights, outputs and shapes, step after step."""
+    model = build(fields)
+    step_decoder = single_step_decoder(model.decoder, model_config(**fields))
+    signatures = signatures_from_models(model.encoder, model.decoder)
+    state = decoder_feeds(model)
+    for t in range(3):
+        feeds = {TOKEN_IDS: TOKENS[:, t : t + 1], **state}
+        expected, got = model.decoder(feeds), step_decoder(feeds)
+        assert set(got) == set(expected)
+        for name in expected:
+            assert got[name].shape == expected[name].shape
+            np.testing.assert_allclose(np.asarray(got[name]), np.asarray(expected[name]), atol=1e-6)
+        state = {c.input: state[c.input] if c.update_from is None else got[c.update_from] for c in signatures.decoding.carries}
 
 
 def test_attention_output_depends_on_the_memory(attention_model):

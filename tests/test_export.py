@@ -254,7 +254,7 @@ def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runti
 
 
 def test_the_greedy_onnx_graph_is_one_loop_without_nested_loops(exported_pair):
-    """The decoder inside greedy.onnx is the unrolled one-step decoder: its ``Loop`` body has
+    """The decoder inside greedy.onnx is the one-step decoder: its ``Loop`` body has
     no loop of its own, and an LSTM encoder stays fused outside the loop."""
     import onnx
 

@@ -1,15 +1,20 @@
-"""PyTorch reference of the default G2P model, for benchmarks only (run in the peer venv).
+"""PyTorch reference of keras-s2s' G2P models, for benchmarks only (run in the peer venv).
 
-    benchmarks/.peer-venv/bin/python benchmarks/peers/torch_seq2seq.py train  --data DIR --pairs 40000 --epochs 3
+    benchmarks/.peer-venv/bin/python benchmarks/peers/torch_seq2seq.py train  --data DIR --pairs 40000 --epochs 3 [--config C]
     benchmarks/.peer-venv/bin/python benchmarks/peers/torch_seq2seq.py decode --weights W.npz --words WORDS.json --batch 1
 
-Same model as keras-s2s' default config: Embedding 64 -> LSTM 256 encoder, its final (h, c)
-the initial state of an Embedding 64 -> LSTM 256 decoder, Dense to the target vocabulary;
-sources reversed, PAD=0, SOS=2, EOS=3. Training: teacher forcing, masked cross-entropy,
-Adam (lr 2e-3, clipnorm 1), batch 128, batches bucketed by length (width 4, as ours) and
-packed sequences for the encoder (oneDNN LSTM). Decoding: greedy, with weights copied from
-the trained Keras model (Keras' LSTM gate order i, f, c, o equals PyTorch's i, f, g, o), so
-the outputs can be compared with ours. Prints one JSON line with the measurements.
+The model of a keras-s2s config (``--config``, default: the run's config.json; 1-layer LSTM):
+Embedding -> LSTM encoder (bidirectional when the config says so: its forward and backward
+final states bridged by ``sum`` or ``dense`` = concat -> Linear, tanh for h), the final (h, c)
+the initial state of an Embedding -> LSTM decoder, optional Luong ``general`` attention over the
+decoder outputs (keys = h W_a, padding at -1e9, tanh(W_c [context; h])), Linear to the target
+vocabulary; dropout where keras-s2s puts it (after the embeddings, before the output layer);
+sources reversed, PAD=0, SOS=2, EOS=3. Training: teacher forcing, masked cross-entropy with the
+config's label smoothing, Adam with its learning rate and clipnorm, its batch size, batches
+bucketed by length (width 4, as ours) and packed sequences for the encoder (oneDNN LSTM).
+Decoding: greedy, with weights copied from the trained Keras model (Keras' LSTM gate order
+i, f, c, o equals PyTorch's i, f, g, o), so the outputs can be compared with ours. Prints one
+JSON line with the measurements.
 """
 
 from __future__ import annotations
@@ -26,52 +31,108 @@ import torch
 from torch import nn
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
+MODEL_FIELDS = ("embedding_size", "hidden_size", "bidirectional", "bridge", "attention", "attention_score", "dropout")
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, source_vocab: int, target_vocab: int, embedding: int = 64, hidden: int = 256) -> None:
+    def __init__(self, source_vocab: int, target_vocab: int, *, embedding_size: int = 64, hidden_size: int = 256,
+                 bidirectional: bool = False, bridge: str = "dense", attention: str = "none",
+                 attention_score: str = "general", dropout: float = 0.0) -> None:
         super().__init__()
-        self.source_embedding = nn.Embedding(source_vocab, embedding)
-        self.encoder = nn.LSTM(embedding, hidden, batch_first=True)
-        self.target_embedding = nn.Embedding(target_vocab, embedding)
-        self.decoder = nn.LSTM(embedding, hidden, batch_first=True)
+        if attention not in ("none", "luong") or (attention == "luong" and attention_score != "general"):
+            raise SystemExit(f"the PyTorch peer implements no attention and Luong 'general' only, not {attention!r}")
+        hidden, memory = hidden_size, hidden_size * (2 if bidirectional else 1)
+        self.bidirectional, self.bridge_kind, self.attention = bidirectional, bridge, attention
+        self.source_embedding = nn.Embedding(source_vocab, embedding_size)
+        self.encoder = nn.LSTM(embedding_size, hidden, batch_first=True, bidirectional=bidirectional)
+        if bidirectional and bridge == "dense":
+            self.bridge_h, self.bridge_c = nn.Linear(2 * hidden, hidden), nn.Linear(2 * hidden, hidden)
+        self.target_embedding = nn.Embedding(target_vocab, embedding_size)
+        self.decoder = nn.LSTM(embedding_size, hidden, batch_first=True)
+        if attention == "luong":
+            self.query_projection = nn.Linear(hidden, memory, bias=False)
+            self.combine = nn.Linear(memory + hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
         self.logits = nn.Linear(hidden, target_vocab)
 
     def encode(self, source_ids: torch.Tensor, lengths: torch.Tensor):
+        """-> ((h, c) [1, B, H] each, memory [B, S, M] zero on padding, source_mask [B, S])."""
         packed = nn.utils.rnn.pack_padded_sequence(
-            self.source_embedding(source_ids), lengths, batch_first=True, enforce_sorted=False
+            self.dropout(self.source_embedding(source_ids)), lengths, batch_first=True, enforce_sorted=False
         )
-        _, state = self.encoder(packed)
-        return state
+        outputs, (h, c) = self.encoder(packed)
+        if self.bidirectional:  # [2, B, H]: forward, backward
+            if self.bridge_kind == "sum":
+                h, c = (h[0] + h[1])[None], (c[0] + c[1])[None]
+            else:
+                h = torch.tanh(self.bridge_h(torch.cat([h[0], h[1]], -1)))[None]
+                c = self.bridge_c(torch.cat([c[0], c[1]], -1))[None]
+        if self.attention == "none":
+            return (h, c), None, None
+        memory, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=source_ids.shape[1])
+        return (h, c), memory, source_ids != PAD
+
+    def decode_steps(self, decoder_input_ids, state, memory, source_mask):
+        """-> (logits [B, T, V], state)."""
+        outputs, state = self.decoder(self.dropout(self.target_embedding(decoder_input_ids)), state)
+        if self.attention == "luong":
+            scores = self.query_projection(outputs) @ memory.transpose(1, 2)  # [B, T, S]
+            scores = scores + (~source_mask)[:, None, :] * -1e9
+            context = torch.softmax(scores, -1) @ memory
+            outputs = torch.tanh(self.combine(torch.cat([context, outputs], -1)))
+        return self.logits(self.dropout(outputs)), state
 
     def forward(self, source_ids, lengths, decoder_input_ids):
-        outputs, _ = self.decoder(self.target_embedding(decoder_input_ids), self.encode(source_ids, lengths))
-        return self.logits(outputs)
+        state, memory, source_mask = self.encode(source_ids, lengths)
+        return self.decode_steps(decoder_input_ids, state, memory, source_mask)[0]
 
     def load_keras_weights(self, weights: dict) -> None:
-        def lstm(module: nn.LSTM, prefix: str) -> None:
-            module.weight_ih_l0.data = torch.from_numpy(weights[f"{prefix}/kernel"].T.copy())
-            module.weight_hh_l0.data = torch.from_numpy(weights[f"{prefix}/recurrent_kernel"].T.copy())
-            module.bias_ih_l0.data = torch.from_numpy(weights[f"{prefix}/bias"].copy())
-            module.bias_hh_l0.data.zero_()
+        def tensor(name: str, transpose: bool = False) -> torch.Tensor:
+            value = weights[name]
+            return torch.from_numpy(value.T.copy() if transpose else value.copy())
 
-        self.source_embedding.weight.data = torch.from_numpy(weights["encoder/embedding"])
-        self.target_embedding.weight.data = torch.from_numpy(weights["decoder/embedding"])
+        def lstm(module: nn.LSTM, prefix: str, suffix: str = "") -> None:
+            getattr(module, f"weight_ih_l0{suffix}").data = tensor(f"{prefix}/kernel", True)
+            getattr(module, f"weight_hh_l0{suffix}").data = tensor(f"{prefix}/recurrent_kernel", True)
+            getattr(module, f"bias_ih_l0{suffix}").data = tensor(f"{prefix}/bias")
+            getattr(module, f"bias_hh_l0{suffix}").data.zero_()
+
+        def linear(module: nn.Linear, prefix: str) -> None:
+            module.weight.data = tensor(f"{prefix}/kernel", True)
+            if module.bias is not None:
+                module.bias.data = tensor(f"{prefix}/bias")
+
+        self.source_embedding.weight.data = tensor("encoder/embedding")
+        self.target_embedding.weight.data = tensor("decoder/embedding")
         lstm(self.encoder, "encoder/lstm")
+        if self.bidirectional:
+            lstm(self.encoder, "encoder/lstm_backward", "_reverse")
+            if self.bridge_kind == "dense":
+                linear(self.bridge_h, "encoder/bridge_h")
+                linear(self.bridge_c, "encoder/bridge_c")
         lstm(self.decoder, "decoder/lstm")
-        self.logits.weight.data = torch.from_numpy(weights["decoder/logits/kernel"].T.copy())
-        self.logits.bias.data = torch.from_numpy(weights["decoder/logits/bias"])
+        if self.attention == "luong":
+            linear(self.query_projection, "decoder/query_projection")
+            linear(self.combine, "decoder/combine")
+        linear(self.logits, "decoder/logits")
+
+
+def model_fields(config: dict) -> dict:
+    """The Seq2Seq keyword arguments of a keras-s2s config (a dict read from its JSON)."""
+    if config.get("num_layers", 1) != 1 or config.get("cell", "lstm") != "lstm":
+        raise SystemExit("the PyTorch peer implements 1-layer LSTM models only")
+    return {name: config[name] for name in MODEL_FIELDS if name in config}
 
 
 @torch.no_grad()
 def greedy(model: Seq2Seq, source_ids: torch.Tensor, lengths: torch.Tensor, max_length: int) -> list[list[int]]:
-    state = model.encode(source_ids, lengths)
+    state, memory, source_mask = model.encode(source_ids, lengths)
     tokens = torch.full((len(source_ids), 1), SOS, dtype=torch.long)
     done = torch.zeros(len(source_ids), dtype=torch.bool)
     steps = []
     for _ in range(max_length):
-        outputs, state = model.decoder(model.target_embedding(tokens), state)
-        tokens = model.logits(outputs[:, -1]).argmax(-1, keepdim=True)
+        logits, state = model.decode_steps(tokens, state, memory, source_mask)
+        tokens = logits[:, -1].argmax(-1, keepdim=True)
         steps.append(tokens[:, 0])
         done |= tokens[:, 0] == EOS
         if bool(done.all()):
@@ -95,9 +156,11 @@ def train(args) -> dict:
     target_tokens = sum(len(t) + 1 for _, t in pairs)
     random.seed(0)
     torch.manual_seed(0)
-    model = Seq2Seq(len(source_vocab), len(target_vocab))
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=PAD)
+    config = json.loads((args.config or args.data / "config.json").read_text(encoding="utf-8"))
+    model = Seq2Seq(len(source_vocab), len(target_vocab), **model_fields(config))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.get("learning_rate", 2e-3))
+    loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=config.get("label_smoothing", 0.0))
+    batch_size, clipnorm = config.get("batch_size", 128), config.get("clipnorm", 1.0)
 
     def batches():
         buckets: dict[int, list] = {}
@@ -107,7 +170,7 @@ def train(args) -> dict:
             source, target = pairs[index]
             key = -(-max(len(source), len(target) + 1) // 4)
             buckets.setdefault(key, []).append(pairs[index])
-            if len(buckets[key]) == 128:
+            if len(buckets[key]) == batch_size:
                 yield buckets.pop(key)
         yield from (bucket for bucket in buckets.values() if bucket)
 
@@ -131,7 +194,8 @@ def train(args) -> dict:
             loss = loss_fn(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if clipnorm:
+                nn.utils.clip_grad_norm_(model.parameters(), clipnorm)
             optimizer.step()
         epoch_seconds.append(time.perf_counter() - start)
     steady = statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
@@ -143,7 +207,8 @@ def decode(args) -> dict:
     weights = dict(np.load(args.weights))
     words = json.loads(args.words.read_text(encoding="utf-8"))
     source_vocab = {t: i for i, t in enumerate(json.loads(str(weights["source_vocab"])))}
-    model = Seq2Seq(int(weights["source_vocab_size"]), int(weights["target_vocab_size"]))
+    model = Seq2Seq(int(weights["source_vocab_size"]), int(weights["target_vocab_size"]),
+                    **model_fields(json.loads(str(weights["config"]))))
     model.load_keras_weights(weights)
     model.eval()
     rows = [[source_vocab.get(c, UNK) for c in word.lower()][::-1] for word in words]
@@ -168,6 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["train", "decode"])
     parser.add_argument("--data", type=Path, help="a keras-s2s run directory (data/train.tsv, vocabularies)")
+    parser.add_argument("--config", type=Path, help="a keras-s2s config JSON (default: the run's config.json)")
     parser.add_argument("--pairs", type=int, default=40_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--weights", type=Path)

@@ -24,6 +24,8 @@ import tensorflow as tf
 from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, PAD_ID, SOS_ID
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature, TensorInfo
 
+assert PAD_ID == 0, "greedy_decode pads output_ids by multiplying with 0"
+
 
 def greedy_signature(encoder_signature: GraphSignature, decoding: DecodingInterface) -> GraphSignature:
     """The greedy graph's inputs (the encoder's source ids) and outputs."""
@@ -77,17 +79,15 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None])),
     )
     _, _, _, _, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
-    ids = tf.transpose(ids.stack(), (1, 0))  # [B, L]
-    log_probs = tf.transpose(log_probs.stack(), (1, 0))
+    # Bookkeeping on the [L, B] stacks, in few ops (each is a kernel call per request).
+    ids, log_probs = ids.stack(), log_probs.stack()
     is_eos = tf.cast(tf.equal(ids, EOS_ID), tf.int32)
-    # Steps up to and including each row's first EOS count; the ones after it do not.
-    before_or_at_first_eos = tf.equal(tf.cumsum(is_eos, axis=1, exclusive=True), 0)
-    finished = tf.reduce_any(tf.equal(is_eos, 1), axis=1)
-    lengths = tf.reduce_sum(tf.cast(before_or_at_first_eos, tf.int32), axis=1) - tf.cast(finished, tf.int32)
-    emitted = tf.logical_and(before_or_at_first_eos, tf.equal(is_eos, 0))
+    eos_so_far = tf.cumsum(is_eos, axis=0)  # EOS among steps 0..t
+    emitted = tf.cast(tf.equal(eos_so_far, 0), tf.int32)  # the steps before the first EOS
+    counted = tf.cast(tf.equal(eos_so_far - is_eos, 0), tf.float32)  # ... and the first EOS itself
     return {
-        OUTPUT_IDS: tf.where(emitted, ids, PAD_ID),
-        OUTPUT_LENGTHS: lengths,
-        LOG_PROB: tf.reduce_sum(tf.where(before_or_at_first_eos, log_probs, 0.0), axis=1),
-        FINISHED: finished,
+        OUTPUT_IDS: tf.transpose(ids * emitted),  # PAD_ID is 0 after the emitted ids
+        OUTPUT_LENGTHS: tf.reduce_sum(emitted, axis=0),
+        LOG_PROB: tf.reduce_sum(log_probs * counted, axis=0),
+        FINISHED: tf.greater(tf.reduce_max(is_eos, axis=0), 0),
     }
