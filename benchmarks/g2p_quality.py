@@ -8,7 +8,8 @@ Each variant is the default G2P config (pipelines/configs/g2p_cmudict.json) with
 changed, trained for ``--epochs`` epochs, except ``best`` (pipelines/configs/
 g2p_cmudict_attention.json as it is, without its wall-clock cap unless ``--budget-minutes``)
 and its ``best-*`` variants (that config with a few fields changed). ``--resume`` continues a
-killed run instead of starting it again.
+killed run instead of starting it again (a run that finished training is only exported and
+scored).
 The budget is counted in epochs, so the scores do not depend on what else runs on the machine;
 the wall time of each epoch is recorded beside them. Each model is exported, and is scored with ONNX Runtime on the 6,355 test words: greedy and beam 5,
 stress kept and stress stripped. The models are trained WITH stress (except
@@ -93,7 +94,7 @@ def main() -> int:
 def run_variant(
     name: str, epochs: int, budget_minutes: Optional[float], beam: int, out: Path, *, resume: bool = False
 ) -> dict:
-    from keras_s2s import train_model
+    from keras_s2s import Seq2SeqConfig, train_model
     from keras_s2s.decoding import Beam, Greedy
     from keras_s2s.export import export_run
     from keras_s2s.runtime import load_translator
@@ -101,7 +102,11 @@ def run_variant(
     label, config, recorded_config = variant_config(name, epochs)
     config = config.replace(max_train_minutes=budget_minutes)
     print(f"\n=== {name}: {label}, {config.epochs} epochs, time budget {budget_minutes} min", flush=True)
-    summary = train_model(config, out / name, overwrite=not resume, resume=resume, verbose=2)
+    summary_file = out / name / "training_summary.json"
+    if resume and summary_file.is_file():  # trained to the end before: export and score it
+        summary = json.loads(summary_file.read_text())
+    else:
+        summary = train_model(config, out / name, overwrite=not resume, resume=resume, verbose=2)
     export_dir = out / f"{name}-export"
     if export_dir.exists():
         import shutil

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from inference_vs_peers import _peer  # noqa: E402
 
 
-def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int) -> float:
+def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int, jit: str) -> float:
     import keras
 
     from keras_s2s.config import Seq2SeqConfig
@@ -41,6 +41,8 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
     from keras_s2s.vocab import Vocabulary
 
     config = Seq2SeqConfig.from_json(config_path)
+    if jit != "config":
+        config = config.replace(jit_compile=jit == "on")
     source = SideEncoding(config.source_spec(), Vocabulary.load(run_dir / "source_vocab.txt"),
                           config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), Vocabulary.load(run_dir / "target_vocab.txt"), config.max_target_length)
@@ -59,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "g2p_cmudict")
     parser.add_argument("--config", type=Path, help="the model and training settings (default: the run's config.json)")
+    parser.add_argument("--jit", choices=("config", "on", "off"), default="config",
+                        help="XLA for our train step: as the config says (default), or forced on / off")
     parser.add_argument("--pairs", type=int, default=40_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
@@ -78,7 +82,7 @@ def main() -> None:
     for round_index in range(args.rounds):
         torch_rates.append(_peer(*torch_call)["tokens_per_second"])
         print(f"  round {round_index + 1}: PyTorch {torch_rates[-1]:,.0f} tokens/s", file=sys.stderr)
-        our_rates.append(_ours(args.run_dir, config_path, train_file, target_tokens, args.epochs))
+        our_rates.append(_ours(args.run_dir, config_path, train_file, target_tokens, args.epochs, args.jit))
         print(f"  round {round_index + 1}: keras-s2s {our_rates[-1]:,.0f} tokens/s", file=sys.stderr)
     torch_rates.append(_peer(*torch_call)["tokens_per_second"])
 
@@ -90,7 +94,8 @@ def main() -> None:
           f"{args.rounds} interleaved rounds, 2 threads\n")
     print("| model | keras-s2s target tokens/s | PyTorch target tokens/s | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| {config_path.name} | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
+    jit = {"config": "", "on": ", XLA on", "off": ", XLA off"}[args.jit]
+    print(f"| {config_path.name}{jit} | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
 
 
 if __name__ == "__main__":
