@@ -12,8 +12,8 @@ killed run instead of starting it again (a run that finished training is only ex
 scored).
 The budget is counted in epochs, so the scores do not depend on what else runs on the machine;
 the wall time of each epoch is recorded beside them. Each model is exported, and is scored with ONNX Runtime on the 6,355 test words: greedy and beam 5,
-stress kept and stress stripped. The models are trained WITH stress (except
-``best-384-no-stress``, whose two views are then the same); "stripped" removes the
+stress kept and stress stripped. The models are trained WITH stress (except the
+``*-no-stress*`` variants, whose two views are then the same); "stripped" removes the
 0/1/2 digits from predictions and references at scoring time (references that become equal
 merge). Multi-reference: a word is right when it matches any pronunciation; PER uses the
 closest. Results accumulate in benchmarks/g2p_quality.json; ``--render`` prints the table.

@@ -273,6 +273,22 @@ def test_the_greedy_onnx_graph_is_one_loop_without_nested_loops(exported_pair):
         assert sum(node.op_type == "LSTM" for node in graph.node) == config.num_layers
 
 
+def test_no_onnx_loop_carries_a_value_its_body_only_passes_through(exported_pair):
+    """Weights and the encoder memory are read from the enclosing graph, not carried from one
+    iteration to the next (ONNX Runtime copies carried values every step)."""
+    import onnx
+
+    _, export_dir = exported_pair
+    for path in (export_dir / "onnx").glob("*.onnx"):
+        for node in onnx.load(str(path)).graph.node:
+            if node.op_type != "Loop":
+                continue
+            body = next(a.g for a in node.attribute if a.name == "body")
+            carried = len(node.input) - 2
+            passed_through = [body.input[2 + k].name for k in range(carried) if body.input[2 + k].name == body.output[1 + k].name]
+            assert passed_through == [], f"{path.name}: {passed_through}"
+
+
 def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(pair_translators, exported_pair):
     """LSTM encoders (one op per layer, bidirectional included) become fused ``LSTM`` ops
     with ``sequence_lens``, not a ``Loop``; GRU and SimpleRNN keep the masked ``Loop``. The

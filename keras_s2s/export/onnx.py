@@ -123,9 +123,66 @@ def _feed_source_lengths(proto) -> None:
     graph.node.extend(nodes + existing)
 
 
+def hoist_loop_invariants(proto) -> int:
+    """Turns the ``Loop`` state that a body passes through unchanged into outer-scope references.
+
+    tf2onnx makes every tensor a ``tf.while_loop`` body captures (the weights, the encoder
+    memory) a loop-carried value whose body output is its input; ONNX Runtime then copies it
+    from one iteration to the next: the decoder's weights at every step, and at batch 256 the
+    attention memory, megabytes per step. A body may read the enclosing graph's values by name
+    instead. Returns how many values were hoisted."""
+    hoisted = 0
+    for node in proto.graph.node:
+        if node.op_type != "Loop":
+            continue
+        body = next(a.g for a in node.attribute if a.name == "body")
+        carried = len(node.input) - 2  # inputs: M, cond, then the carried initial values
+        keep = []
+        renames = {}
+        for k in range(carried):
+            body_input, body_output = body.input[2 + k], body.output[1 + k]
+            outer_name = node.input[2 + k]
+            if body_input.name == body_output.name and outer_name and not _is_used(proto.graph, node.output[k]):
+                renames[body_input.name] = outer_name
+            else:
+                keep.append(k)
+        if not renames:
+            continue
+        _rename_inputs(body, renames)
+        inputs = [node.input[0], node.input[1]] + [node.input[2 + k] for k in keep]
+        outputs = [node.output[k] for k in keep] + list(node.output[carried:])
+        body_inputs = list(body.input[:2]) + [body.input[2 + k] for k in keep]
+        body_outputs = [body.output[0]] + [body.output[1 + k] for k in keep] + list(body.output[1 + carried:])
+        for field, values in ((node.input, inputs), (node.output, outputs), (body.input, body_inputs), (body.output, body_outputs)):
+            copies = list(values)
+            del field[:]
+            field.extend(copies)
+        kept_value_info = [v for v in body.value_info if v.name not in renames]
+        del body.value_info[:]
+        body.value_info.extend(kept_value_info)
+        hoisted += len(renames)
+    return hoisted
+
+
+def _is_used(graph, name: str) -> bool:
+    return any(name in n.input for n in graph.node) or any(o.name == name for o in graph.output)
+
+
+def _rename_inputs(graph, renames: dict) -> None:
+    """Renames node inputs in ``graph`` and the subgraphs inside it."""
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name in renames:
+                node.input[index] = renames[name]
+        for attribute in node.attribute:
+            if attribute.g is not None and attribute.g.node:
+                _rename_inputs(attribute.g, renames)
+
+
 def _save_checked(proto, signature: GraphSignature, path: str | Path) -> None:
     import onnx
 
+    hoist_loop_invariants(proto)
     onnx.checker.check_model(proto, full_check=True)
     # tf2onnx orders outputs by name; check that every documented name is there.
     names = {o.name for o in proto.graph.output} | {i.name for i in proto.graph.input}
