@@ -53,8 +53,8 @@ BEST_VARIANTS = {
         {"strip_stress": True, "hidden_size": 384, "dropout": 0.3, "bridge": "sum", "epochs": 30,
          "early_stopping_patience": 3},
     ),
-    # What 60 minutes buy at width 256 (~140 s/epoch idle): no stress, more dropout, the sum
-    # bridge (better early, table above), label smoothing; run with --budget-minutes 60.
+    # What 60 minutes buy at width 256: no stress, more dropout, the sum bridge (better early,
+    # table above), label smoothing; run with --budget-minutes 60 (epochs: whatever fits).
     "best-256-no-stress-ls": (
         "bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge",
         {"strip_stress": True, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 40},

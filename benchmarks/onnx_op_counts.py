@@ -29,6 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exports", nargs="+", type=Path)
     args = parser.parse_args()
+    missing = [str(e) for e in args.exports if not (e / "onnx").is_dir()]
+    if missing:
+        parser.error(f"not export directories (no onnx/ inside): {', '.join(missing)}")
     import onnx
 
     print("| export | graph | main-graph ops | ops per Loop body | largest body's ops |")

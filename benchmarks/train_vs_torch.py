@@ -70,7 +70,14 @@ def main() -> None:
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from keras_s2s.config import Seq2SeqConfig
+    from keras_s2s.errors import ConfigError
+
     config_path = args.config or args.run_dir / "config.json"
+    try:
+        Seq2SeqConfig.from_json(config_path)  # before any run: a missing or invalid config is one line
+    except ConfigError as err:
+        parser.error(str(err))
     lines = (args.run_dir / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()[: args.pairs]
     train_file = Path(tempfile.mkdtemp()) / "train.tsv"
     train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -390,13 +390,12 @@ def build_decoder(
     for layer in range(config.num_layers):
         layer_names = names[layer * per_layer : (layer + 1) * per_layer]
         initial_state = [inputs[n] for n in layer_names]
-        if layer == 0 and fold_first_layer:
+        folded = layer == 0 and fold_first_layer  # reads token_ids itself: no embedding, no dropout
+        if not folded:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer}")(x)
+        if folded:
             x, new_states = _TokenLSTMStep(vocab_size, hidden, name=f"{config.cell}_{layer}")(token_ids, initial_state)
-            for state_name, state in zip(layer_names, new_states):
-                outputs[next_state_name(state_name)] = state
-            continue
-        x = keras.layers.Dropout(config.dropout, name=f"dropout_{layer}")(x)
-        if layer == 0 and config.attention == "bahdanau":
+        elif layer == 0 and config.attention == "bahdanau":
             attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
             if single_step:
                 x, context, weights, *new_states = attention_rnn(
