@@ -59,6 +59,12 @@ BEST_VARIANTS = {
         "bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge",
         {"strip_stress": True, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 40},
     ),
+    # The same with two layers in the encoder and the decoder (published G2P encoders are
+    # deeper; width did not help, table above); --budget-minutes 60.
+    "best-2layer-no-stress-ls": (
+        "2-layer bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge",
+        {"strip_stress": True, "num_layers": 2, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 40},
+    ),
 }
 
 

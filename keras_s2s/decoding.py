@@ -89,10 +89,10 @@ def greedy_hypotheses(outputs: Mapping[str, np.ndarray]) -> list[list[Hypothesis
     """The outputs of a greedy graph (keras_s2s.export.greedy: ``output_ids`` [B, L] int32,
     ``output_lengths`` [B] int32, ``log_prob`` [B] float32, ``finished`` [B] bool) as the
     one-hypothesis lists ``decode(..., Greedy())`` returns."""
-    ids, lengths = outputs[OUTPUT_IDS], outputs[OUTPUT_LENGTHS]
+    ids, lengths = outputs[OUTPUT_IDS].tolist(), outputs[OUTPUT_LENGTHS].tolist()
     return [
-        [Hypothesis(tuple(int(i) for i in ids[row, :length]), float(log_prob), float(log_prob), bool(finished))]
-        for row, (length, log_prob, finished) in enumerate(zip(lengths, outputs[LOG_PROB], outputs[FINISHED]))
+        [Hypothesis(tuple(row_ids[:length]), log_prob, log_prob, finished)]
+        for row_ids, length, log_prob, finished in zip(ids, lengths, outputs[LOG_PROB].tolist(), outputs[FINISHED].tolist())
     ]
 
 

@@ -289,6 +289,82 @@ def test_no_onnx_loop_carries_a_value_its_body_only_passes_through(exported_pair
             assert passed_through == [], f"{path.name}: {passed_through}"
 
 
+def test_the_greedy_onnx_loop_body_holds_no_bookkeeping_the_loop_does_itself(exported_pair):
+    """Every op of the decoding ``Loop`` body runs once per output token: the trip count ``M``
+    bounds the loop (the body does not re-check the iteration number), no carried value just
+    counts steps, and the body holds no constant that nothing reads."""
+    import onnx
+
+    _, export_dir = exported_pair
+    graph = onnx.load(str(export_dir / "onnx" / "greedy.onnx")).graph
+    loop = next(n for n in graph.node if n.op_type == "Loop" and "ArgMax" in {
+        b.op_type for b in next(a.g for a in n.attribute if a.name == "body").node})
+    body = next(a.g for a in loop.attribute if a.name == "body")
+    assert loop.input[0], "the Loop has a trip count"
+    iteration = body.input[0].name
+    assert not [n.op_type for n in body.node if iteration in n.input]
+    carried = len(loop.input) - 2
+    for k in range(carried):
+        users = [n for n in body.node if body.input[2 + k].name in n.input]
+        next_value_readers = [n for n in body.node if body.output[1 + k].name in n.input]
+        only_counts_itself = len(users) == 1 and list(users[0].output) == [body.output[1 + k].name] and not next_value_readers
+        assert not only_counts_itself, body.input[2 + k].name
+    read = {name for n in body.node for name in n.input} | {o.name for o in body.output}
+    assert [i.name for i in body.initializer if i.name not in read] == []
+
+
+def _counting_loop(trip_count: int, guard: float):
+    """An ONNX graph: x = 0; Loop(M=trip_count) { x += 1; continue while iteration < guard
+    and x < 100 } -> x, with tf2onnx's guard pattern (Cast, Less, And) and a dead step counter."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    scalar = lambda name, kind: helper.make_tensor_value_info(name, kind, [])  # noqa: E731
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["x_in", "one"], ["x_out"]),
+            helper.make_node("Add", ["t_in", "one"], ["t_out"]),
+            helper.make_node("Cast", ["i"], ["i_float"], to=TensorProto.FLOAT),
+            helper.make_node("Less", ["i_float", "guard"], ["in_bounds"]),
+            helper.make_node("Less", ["x_out", "hundred"], ["small"]),
+            helper.make_node("And", ["in_bounds", "small"], ["cond_out"]),
+        ],
+        "body",
+        [scalar("i", TensorProto.INT64), scalar("cond_in", TensorProto.BOOL),
+         scalar("x_in", TensorProto.FLOAT), scalar("t_in", TensorProto.FLOAT)],
+        [scalar("cond_out", TensorProto.BOOL), scalar("x_out", TensorProto.FLOAT), scalar("t_out", TensorProto.FLOAT)],
+        [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("one", 1), ("guard", guard), ("hundred", 100))],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["M", "true", "zero", "zero"], ["x", "t"], body=body)],
+        "counting", [], [scalar("x", TensorProto.FLOAT)],
+        [numpy_helper.from_array(np.array(trip_count, np.int64), "M"), numpy_helper.from_array(np.array(True), "true"),
+         numpy_helper.from_array(np.array(0, np.float32), "zero")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("guard, drops", [(4.0, True), (9.0, True), (2.0, False)])
+def test_loop_clean_up_removes_only_what_cannot_change_the_result(guard, drops):
+    """A body's check of its iteration number goes only when the trip count already implies
+    it (guard >= M - 1); a carried value that only counts itself goes; the result stays."""
+    import onnx
+    import onnxruntime as ort
+
+    from keras_s2s.export.onnx import drop_dead_loop_state, drop_redundant_trip_guards
+
+    def run(model):
+        onnx.checker.check_model(model, full_check=True)
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {})[0]
+
+    model = _counting_loop(5, guard)
+    before = run(model)
+    assert drop_redundant_trip_guards(model) == int(drops)
+    assert drop_dead_loop_state(model) == 1
+    body = model.graph.node[0].attribute[0].g
+    assert {n.op_type for n in body.node} == ({"Add", "Less"} if drops else {"Add", "Cast", "Less", "And"})
+    assert run(model) == before == (5.0 if drops else 3.0)
+
+
 def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(pair_translators, exported_pair):
     """LSTM encoders (one op per layer, bidirectional included) become fused ``LSTM`` ops
     with ``sequence_lens``, not a ``Loop``; GRU and SimpleRNN keep the masked ``Loop``. The

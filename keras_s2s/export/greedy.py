@@ -57,30 +57,33 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
     def step(t, tokens, states, ended, ids, log_probs):
         feeds = {decoding.token_input: tokens, **constants, **{c.input: s for c, s in zip(carried, states)}}
         outputs = decoder(feeds, training=False)
-        step_log_probs = tf.nn.log_softmax(tf.squeeze(outputs[decoding.logits_output], axis=1))
+        # Everything stays [B, 1] (the decoder's T=1): the next input needs no reshaping.
+        step_log_probs = tf.nn.log_softmax(outputs[decoding.logits_output])
         next_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
         ids = ids.write(t, next_ids)
         # The argmax's own log-probability is the row maximum: one ReduceMax instead of a
-        # gather at next_ids (Cast, Unsqueeze, GatherND in ONNX).
-        log_probs = log_probs.write(t, tf.reduce_max(step_log_probs, axis=-1))
-        ended = tf.maximum(ended, tf.cast(tf.equal(next_ids, EOS_ID), tf.int32))
+        # gather at next_ids (Cast, Unsqueeze, GatherND in ONNX); kept [B, 1, 1], which
+        # tf2onnx writes as one GlobalMaxPool (without keepdims: plus a Squeeze).
+        log_probs = log_probs.write(t, tf.reduce_max(step_log_probs, axis=-1, keepdims=True))
+        # float, so the loop condition's ReduceMin feeds Less without a Cast in ONNX
+        ended = tf.maximum(ended, tf.cast(tf.equal(next_ids, EOS_ID), tf.float32))
         new_states = tuple(outputs[c.update_from] for c in carried)
-        return t + 1, next_ids[:, None], new_states, ended, ids, log_probs
+        return t + 1, next_ids, new_states, ended, ids, log_probs
 
     def not_done(t, tokens, states, ended, ids, log_probs):
-        return tf.less(tf.reduce_min(ended), 1)
+        return tf.less(tf.reduce_min(ended), 0.5)
 
     start = (
         tf.constant(0),
         tf.fill([batch, 1], tf.constant(SOS_ID, tf.int32)),
         tuple(encoded[c.init_from] for c in carried),
-        tf.zeros([batch], tf.int32),
-        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None])),
-        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None])),
+        tf.zeros([batch, 1], tf.float32),
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
+        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
     )
     _, _, _, _, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
     # Bookkeeping on the [L, B] stacks, in few ops (each is a kernel call per request).
-    ids, log_probs = ids.stack(), log_probs.stack()
+    ids, log_probs = ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]  # [L, B]
     is_eos = tf.cast(tf.equal(ids, EOS_ID), tf.int32)
     eos_so_far = tf.cumsum(is_eos, axis=0)  # EOS among steps 0..t
     emitted = tf.cast(tf.equal(eos_so_far, 0), tf.int32)  # the steps before the first EOS

@@ -149,19 +149,113 @@ def hoist_loop_invariants(proto) -> int:
         if not renames:
             continue
         _rename_inputs(body, renames)
-        inputs = [node.input[0], node.input[1]] + [node.input[2 + k] for k in keep]
-        outputs = [node.output[k] for k in keep] + list(node.output[carried:])
-        body_inputs = list(body.input[:2]) + [body.input[2 + k] for k in keep]
-        body_outputs = [body.output[0]] + [body.output[1 + k] for k in keep] + list(body.output[1 + carried:])
-        for field, values in ((node.input, inputs), (node.output, outputs), (body.input, body_inputs), (body.output, body_outputs)):
-            copies = list(values)
-            del field[:]
-            field.extend(copies)
+        _keep_loop_state(node, body, keep)
         kept_value_info = [v for v in body.value_info if v.name not in renames]
         del body.value_info[:]
         body.value_info.extend(kept_value_info)
         hoisted += len(renames)
     return hoisted
+
+
+def drop_redundant_trip_guards(proto) -> int:
+    """Removes a ``Loop`` body's own check of the iteration count when the Loop's trip count
+    ``M`` already bounds it.
+
+    tf2onnx converts ``tf.while_loop(..., maximum_iterations=N)`` into a Loop with ``M = N``
+    *and* a body condition ``And(Less(Cast(iteration), C), cond)``; with ``C >= M - 1`` the
+    guard is true in every iteration the Loop runs, so the body's condition is ``cond`` alone:
+    three kernel calls per decoding step fewer. Returns how many guards were dropped."""
+    from onnx import numpy_helper
+
+    constants = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    dropped = 0
+    for node in proto.graph.node:
+        if node.op_type != "Loop" or node.input[0] not in constants:
+            continue
+        trip_count = float(constants[node.input[0]])
+        body = next(a.g for a in node.attribute if a.name == "body")
+        body_constants = {i.name: numpy_helper.to_array(i) for i in body.initializer}
+        producers = {output: n for n in body.node for output in n.output}
+        cond = producers.get(body.output[0].name)
+        if cond is None or cond.op_type != "And":
+            continue
+        for guard_index, guard_name in enumerate(cond.input):
+            less = producers.get(guard_name)
+            if less is None or less.op_type != "Less" or less.input[1] not in body_constants:
+                continue
+            cast = producers.get(less.input[0])
+            counter = cast.input[0] if cast is not None and cast.op_type == "Cast" else less.input[0]
+            if counter != body.input[0].name or float(body_constants[less.input[1]]) < trip_count - 1:
+                continue
+            remaining = cond.input[1 - guard_index]
+            removed = [n for n in (cond, less, cast) if n is not None and n.op_type in ("And", "Less", "Cast")]
+            kept = [n for n in body.node if all(n is not r for r in removed)]
+            removed_outputs = {o for n in removed for o in n.output} - {body.output[0].name}
+            if any(name in removed_outputs for n in kept for name in n.input):
+                continue  # the guard's values feed something else: leave the body as it is
+            del body.node[:]
+            body.node.extend(kept)
+            body.output[0].name = remaining
+            _drop_unused_initializers(body)
+            value_info = [v for v in body.value_info if v.name not in removed_outputs]
+            del body.value_info[:]
+            body.value_info.extend(value_info)
+            dropped += 1
+            break
+    return dropped
+
+
+def drop_dead_loop_state(proto) -> int:
+    """Removes ``Loop`` state that only counts itself: a carried value whose single body use
+    is the one node computing its next value, and whose final value nobody reads. (The step
+    counter that indexes a ``tf.while_loop``'s TensorArray writes is one: tf2onnx turns the
+    writes into scan outputs, which need no index.) Returns how many values were removed."""
+    dropped = 0
+    for node in proto.graph.node:
+        if node.op_type != "Loop":
+            continue
+        body = next(a.g for a in node.attribute if a.name == "body")
+        carried = len(node.input) - 2
+        dead = []
+        for k in range(carried):
+            body_input, body_output = body.input[2 + k].name, body.output[1 + k].name
+            users = [n for n in body.node if body_input in n.input]
+            if (len(users) == 1 and list(users[0].output) == [body_output]
+                    and not any(body_output in n.input for n in body.node)
+                    and not _is_used(proto.graph, node.output[k])):
+                dead.append((k, users[0]))
+        if not dead:
+            continue
+        dead_slots = {k for k, _ in dead}
+        kept_nodes = [n for n in body.node if all(n is not update for _, update in dead)]
+        del body.node[:]
+        body.node.extend(kept_nodes)
+        _drop_unused_initializers(body)
+        _keep_loop_state(node, body, [k for k in range(carried) if k not in dead_slots])
+        dropped += len(dead)
+    return dropped
+
+
+def _keep_loop_state(node, body, keep: list[int]) -> None:
+    """Keeps only the carried values ``keep`` (indices among the Loop's carried values) in the
+    Loop node's inputs and outputs and its body's inputs and outputs; scan outputs stay."""
+    carried = len(node.input) - 2
+    inputs = [node.input[0], node.input[1]] + [node.input[2 + k] for k in keep]
+    outputs = [node.output[k] for k in keep] + list(node.output[carried:])
+    body_inputs = list(body.input[:2]) + [body.input[2 + k] for k in keep]
+    body_outputs = [body.output[0]] + [body.output[1 + k] for k in keep] + list(body.output[1 + carried:])
+    for field, values in ((node.input, inputs), (node.output, outputs), (body.input, body_inputs), (body.output, body_outputs)):
+        copies = list(values)
+        del field[:]
+        field.extend(copies)
+
+
+def _drop_unused_initializers(body) -> None:
+    """Removes the body's constants no node reads any more (ONNX Runtime warns about them)."""
+    used = {name for n in body.node for name in n.input} | {o.name for o in body.output}
+    kept = [i for i in body.initializer if i.name in used]
+    del body.initializer[:]
+    body.initializer.extend(kept)
 
 
 def _is_used(graph, name: str) -> bool:
@@ -183,6 +277,8 @@ def _save_checked(proto, signature: GraphSignature, path: str | Path) -> None:
     import onnx
 
     hoist_loop_invariants(proto)
+    drop_redundant_trip_guards(proto)
+    drop_dead_loop_state(proto)
     onnx.checker.check_model(proto, full_check=True)
     # tf2onnx orders outputs by name; check that every documented name is there.
     names = {o.name for o in proto.graph.output} | {i.name for i in proto.graph.input}

@@ -99,8 +99,8 @@ class GraphSignature:
                 raise InputError(f"{where}: batch size {value.shape[0]} differs from the other inputs' {batch}")
             if info.id_range is not None:
                 low, high = info.id_range
-                bad = (value < low) | (value >= high)
-                if bad.any():
+                if value.min() < low or value.max() >= high:  # two reductions: this runs per request
+                    bad = (value < low) | (value >= high)
                     position = tuple(int(i) for i in np.argwhere(bad)[0])
                     raise InputError(
                         f"{where}: ids must be in [{low}, {high}) (the vocabulary size is {high}), "

@@ -41,16 +41,17 @@ class OnnxBackend:
         # Loaded now (a broken file fails at load time); the single-threaded ones on first use.
         self._sessions = {(graph, False): self._load(graph, threads) for graph, path in self._paths.items() if path}
 
-    def _load(self, graph: str, threads: Optional[int]) -> ort.InferenceSession:
-        return ort.InferenceSession(str(self._paths[graph]), session_options(threads), providers=["CPUExecutionProvider"])
+    def _load(self, graph: str, threads: Optional[int]) -> tuple[ort.InferenceSession, list[str]]:
+        """The session and its output names (tf2onnx sorts outputs by name: they are always
+        looked up by name, never by position)."""
+        session = ort.InferenceSession(str(self._paths[graph]), session_options(threads), providers=["CPUExecutionProvider"])
+        return session, [output.name for output in session.get_outputs()]
 
     def _run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         small = self._threads is None and len(next(iter(feeds.values()))) <= SMALL_BATCH
         if (graph, small) not in self._sessions:
             self._sessions[graph, small] = self._load(graph, 1)
-        session = self._sessions[graph, small]
-        # tf2onnx sorts outputs by name: always look them up by name, never by position.
-        names = [output.name for output in session.get_outputs()]
+        session, names = self._sessions[graph, small]
         return dict(zip(names, session.run(names, dict(feeds))))
 
     def run_encoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
