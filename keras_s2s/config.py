@@ -28,6 +28,7 @@ Tokenizer = Literal["char", "word"]
 Normalization = Literal["none", "NFC", "NFD", "NFKC", "NFKD"]
 Dataset = Literal["tsv", "cmudict", "toy"]
 LengthPolicy = Literal["filter", "truncate"]
+LearningRateDecay = Literal["none", "linear"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,10 @@ class Seq2SeqConfig:
     early_stopping_patience: Optional[int] = 3
     reduce_lr_patience: Optional[int] = None
     """Halve the learning rate when val_loss has not improved for this many epochs (None: never)."""
+    learning_rate_decay: LearningRateDecay = "none"
+    """``linear``: the learning rate falls linearly over ``epochs``, epoch e (from 0) training at
+    ``learning_rate * (epochs - e) / epochs``, so a fixed budget of epochs ends at a small step
+    size (budgeted training, Li et al. 2020). ``none``: constant (unless ``reduce_lr_patience``)."""
     max_train_minutes: Optional[float] = None
     """Wall-clock budget: training stops after the epoch whose successor would end past it
     (the best epoch's weights are kept as always). None: only ``epochs`` and early stopping."""
@@ -131,6 +136,12 @@ class Seq2SeqConfig:
                 "config field 'attention_score': 'dot' needs the encoder memory to be as wide as the "
                 f"decoder state, but a bidirectional encoder's memory is 2 x hidden_size = {2 * self.hidden_size}; "
                 "use 'general' (a learned projection) or set 'bidirectional' to false"
+            )
+        if self.learning_rate_decay != "none" and self.reduce_lr_patience is not None:
+            raise ConfigError(
+                f"config field 'learning_rate_decay': {self.learning_rate_decay!r} sets the learning rate of "
+                f"every epoch, so it cannot be combined with reduce_lr_patience ({self.reduce_lr_patience}); "
+                "set one of them (reduce_lr_patience: null or learning_rate_decay: \"none\")"
             )
         if self.max_vocab_size is not None and self.max_vocab_size < 5:
             raise ConfigError(

@@ -226,6 +226,7 @@ def _fit(
         history_path=run.history,
         early_stopping_patience=config.early_stopping_patience,
         reduce_lr_patience=config.reduce_lr_patience,
+        linear_decay=(config.learning_rate, config.epochs) if config.learning_rate_decay == "linear" else None,
         tensorboard_dir=run.tensorboard_dir,
         append_history=backup is not None,
     )]
@@ -314,21 +315,25 @@ def training_callbacks(
     history_path: str | Path,
     early_stopping_patience: Optional[int],
     reduce_lr_patience: Optional[int] = None,
+    linear_decay: Optional[tuple[float, int]] = None,
     tensorboard_dir: Optional[str | Path] = None,
     append_history: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint (weights, by val_loss), optional learning-rate halving on a val_loss
-    plateau, CSV history, optional early stopping, and TensorBoard event files (per epoch)
-    when ``tensorboard_dir`` is given. ``append_history``: add rows to an existing history file
-    (a resumed run) instead of starting it anew."""
+    plateau or linear decay (``linear_decay``: (learning rate, epochs), see the config's
+    ``learning_rate_decay``), CSV history, optional early stopping, and TensorBoard event files
+    (per epoch) when ``tensorboard_dir`` is given. ``append_history``: add rows to an existing
+    history file (a resumed run) instead of starting it anew."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.ModelCheckpoint(
             str(checkpoint_path), monitor="val_loss", save_best_only=True, save_weights_only=True
         ),
     ]
+    # Learning-rate callbacks go before CSVLogger, so the history records each epoch's rate.
     if reduce_lr_patience is not None:
-        # Before CSVLogger, so the history records each epoch's learning_rate.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=reduce_lr_patience))
+    if linear_decay is not None:
+        callbacks.append(keras.callbacks.LearningRateScheduler(linear_learning_rate(*linear_decay)))
     callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=append_history))
     if early_stopping_patience is not None:
         callbacks.append(
@@ -337,6 +342,16 @@ def training_callbacks(
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     return callbacks
+
+
+def linear_learning_rate(learning_rate: float, epochs: int):
+    """epoch (from 0) -> ``learning_rate * (epochs - epoch) / epochs`` (the last epoch trains at
+    ``learning_rate / epochs``; epochs past ``epochs``, when a run is extended, at that rate too)."""
+
+    def rate(epoch: int, _current_rate: Optional[float] = None) -> float:
+        return learning_rate * max(epochs - epoch, 1) / epochs
+
+    return rate
 
 
 class ThroughputLogger(keras.callbacks.Callback):

@@ -173,6 +173,16 @@ def test_tsv_dataset_without_train_file_is_an_error():
         Seq2SeqConfig(dataset="tsv")
 
 
+def test_linear_decay_and_plateau_halving_both_set_the_learning_rate_so_only_one_may_be_on():
+    with pytest.raises(ConfigError, match="'learning_rate_decay': 'linear' .* reduce_lr_patience \\(2\\)"):
+        Seq2SeqConfig(dataset="toy", learning_rate_decay="linear", reduce_lr_patience=2)
+    assert Seq2SeqConfig(dataset="toy", learning_rate_decay="linear").reduce_lr_patience is None
+
+
+def test_learning_rate_decay_is_one_of_its_names():
+    assert "'learning_rate_decay'" in config_error(learning_rate_decay="cosine")
+
+
 def test_replace_validates_the_changed_fields():
     with pytest.raises(ConfigError, match="'num_layers'"):
         Seq2SeqConfig(dataset="toy").replace(num_layers=0)

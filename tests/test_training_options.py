@@ -1,5 +1,6 @@
 """Training options that change when model.fit stops or how fast it learns: the wall-clock
-budget (max_train_minutes) and learning-rate halving on a val_loss plateau (reduce_lr_patience)."""
+budget (max_train_minutes), learning-rate halving on a val_loss plateau (reduce_lr_patience)
+and linear learning-rate decay over the epochs (learning_rate_decay)."""
 
 import csv
 import json
@@ -38,3 +39,11 @@ def test_the_learning_rate_halves_after_a_val_loss_plateau_and_the_history_recor
         rates = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
     # Each row records the rate its epoch ran with; the halving applies from the next epoch on.
     assert rates == pytest.approx([1e-7, 1e-7, 5e-8, 2.5e-8])
+
+
+def test_linear_decay_lowers_the_learning_rate_every_epoch_to_a_small_last_step(tmp_path):
+    config = toy_config(epochs=4, learning_rate=1e-3, learning_rate_decay="linear", early_stopping_patience=None)
+    train_model(config, tmp_path / "run", verbose=0)
+    with open(tmp_path / "run" / "history.csv", newline="") as handle:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
+    assert rates == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
