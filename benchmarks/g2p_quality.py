@@ -60,11 +60,11 @@ BEST_VARIANTS = {
         "bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge",
         {"strip_stress": True, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 40},
     ),
-    # The same with the learning rate falling linearly over 24 epochs (what fits 60 minutes on
-    # the 2026-12-04 AVX-512 VM), so the budget ends at a small step; --budget-minutes 60.
+    # The same with the learning rate falling linearly over 20 epochs (what fits 50 minutes on
+    # the 2026-12-04 AVX-512 VM), so the budget ends at a small step; --budget-minutes 50.
     "best-256-no-stress-ls-linear": (
-        "bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge, linear decay over 24 epochs",
-        {"strip_stress": True, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 24,
+        "bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.3, sum bridge, linear decay over 20 epochs",
+        {"strip_stress": True, "dropout": 0.3, "bridge": "sum", "label_smoothing": 0.1, "epochs": 20,
          "reduce_lr_patience": None, "learning_rate_decay": "linear", "early_stopping_patience": None},
     ),
     # The same with two layers in the encoder and the decoder (published G2P encoders are
