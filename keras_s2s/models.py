@@ -289,7 +289,9 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=-1) + bias  # [B, S]
         weights = ops.softmax(scores, axis=-1)
         context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)  # [B, M]
-        output, new_states = self.cell(ops.concatenate([x, context], axis=-1), list(states))
+        # axis 1, not -1: tf2onnx needs the rank to convert a negative axis, and inside a loop
+        # whose state changes shape (the greedy loop that drops finished rows) it has none.
+        output, new_states = self.cell(ops.concatenate([x, context], axis=1), list(states))
         return output, context, weights, new_states
 
     def compute_output_spec(self, inputs, initial_state, memory, source_mask):

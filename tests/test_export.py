@@ -124,9 +124,14 @@ def test_encoder_and_one_decoder_step_agree_across_keras_savedmodel_and_onnx(pai
         np.testing.assert_allclose(logits, keras_logits, atol=ATOL, err_msg=f"{runtime} decoder logits")
 
 
-@pytest.mark.parametrize("strategy", [Greedy(), Beam(width=3, nbest=2, length_penalty=0.6)], ids=["greedy", "beam3"])
-def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_export, strategy):
+@pytest.mark.parametrize(
+    "strategy, batch_size",
+    [(Greedy(), 8), (Greedy(), 64), (Beam(width=3, nbest=2, length_penalty=0.6), 8)],
+    ids=["greedy", "greedy-one-batch", "beam3"],  # one batch of 37 rows: the greedy loop that drops finished rows
+)
+def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_export, strategy, batch_size):
     from keras_s2s.datasets import toy_pairs
+    from keras_s2s.export.greedy import DROP_FINISHED_MIN_BATCH
 
     run_dir, export_dir = trained_toy_export
     sources = [s for s, _ in toy_pairs()] + ["I go to home", "unknown words here", "school home"]
@@ -136,7 +141,7 @@ def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_exp
         "onnx": load_translator(export_dir, "onnx"),
     }
     assert translators["onnx"].use_greedy_graph and translators["savedmodel"].use_greedy_graph  # greedy: one call
-    outputs = {rt: t.translate_nbest(sources, strategy=strategy, batch_size=8) for rt, t in translators.items()}
+    outputs = {rt: t.translate_nbest(sources, strategy=strategy, batch_size=batch_size) for rt, t in translators.items()}
     texts = {rt: [[h.text for h in hyps] for hyps in result] for rt, result in outputs.items()}
     assert texts["savedmodel"] == texts["keras"]
     assert texts["onnx"] == texts["keras"]
@@ -145,6 +150,9 @@ def test_translations_are_identical_on_keras_savedmodel_and_onnx(trained_toy_exp
         np.testing.assert_allclose(scores, [[h.score for h in hyps] for hyps in outputs["keras"]], atol=1e-4)
     assert texts["onnx"][0][0] == "나는 집에 간다"
     assert all(len(hyps) == (2 if isinstance(strategy, Beam) else 1) for hyps in texts["onnx"])
+    if batch_size >= DROP_FINISHED_MIN_BATCH:  # rows ended at different steps: some were dropped early
+        assert len(sources) >= DROP_FINISHED_MIN_BATCH
+        assert len({len(hyps[0].tokens) for hyps in outputs["onnx"]}) > 1
 
 
 def test_a_reversed_source_model_translates_the_same_from_every_runtime(tmp_path):
@@ -229,7 +237,8 @@ def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy)
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])
-@pytest.mark.parametrize("batch", [3, 12], ids=["small-batch", "large-batch"])  # ONNX: 1 or 2 threads
+# ONNX: 1 or 2 threads; 20 rows: the loop that drops finished rows (DROP_FINISHED_MIN_BATCH)
+@pytest.mark.parametrize("batch", [3, 12, 20], ids=["small-batch", "large-batch", "dropping-batch"])
 def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runtime, batch):
     """One call of the exported greedy graph = Greedy() over the encoder and decoder-step
     graphs, and over the Keras models: same ids, finished flags and log-probabilities, on
@@ -253,20 +262,43 @@ def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runti
         np.testing.assert_allclose([row[0].score for row in graph], [row[0].log_prob for row in reference], atol=1e-4)
 
 
-def test_the_greedy_onnx_graph_is_one_loop_without_nested_loops(exported_pair):
-    """The decoder inside greedy.onnx is the one-step decoder: its ``Loop`` body has
-    no loop of its own, and an LSTM encoder stays fused outside the loop."""
+def _loops(graph) -> list:
+    """The ``Loop`` nodes of ``graph`` and of the ``If`` branches in it (not inside Loop bodies)."""
+    found = []
+    for node in graph.node:
+        if node.op_type == "Loop":
+            found.append(node)
+        elif node.op_type == "If":
+            for attribute in node.attribute:
+                found.extend(_loops(attribute.g))
+    return found
+
+
+def _body(loop):
+    return next(a.g for a in loop.attribute if a.name == "body")
+
+
+def _decoding_loops(graph) -> list:
+    """The greedy graph's decoding Loops (their bodies pick the next token with an ArgMax)."""
+    return [loop for loop in _loops(graph) if "ArgMax" in {node.op_type for node in _body(loop).node}]
+
+
+def test_the_greedy_onnx_graph_is_two_loops_without_nested_loops(exported_pair):
+    """The decoder inside greedy.onnx is the one-step decoder, in two ``Loop``s that an ``If``
+    on the batch size picks between (all rows, or dropping finished ones): neither body has a
+    loop of its own, and an LSTM encoder stays fused outside them."""
     import onnx
 
     run_dir, export_dir = exported_pair
     config = Seq2SeqConfig.from_json(run_dir / "config.json")
     graph = onnx.load(str(export_dir / "onnx" / "greedy.onnx")).graph
-    bodies = [next(a.g for a in node.attribute if a.name == "body") for node in graph.node if node.op_type == "Loop"]
-    decoding_bodies = [body for body in bodies if "ArgMax" in {node.op_type for node in body.node}]
-    assert len(decoding_bodies) == 1
-    assert "Loop" not in {node.op_type for node in decoding_bodies[0].node}
+    decoding_loops = _decoding_loops(graph)
+    assert len(decoding_loops) == 2
+    assert [n.op_type for n in graph.node].count("If") == 1
+    assert all("Loop" not in {node.op_type for node in _body(loop).node} for loop in decoding_loops)
+    encoder_loops = [loop for loop in graph.node if loop.op_type == "Loop"]
     fused_encoder = config.cell == "lstm"
-    assert len(bodies) == 1 if fused_encoder else len(bodies) > 1  # GRU/RNN: the masked encoder's Loops
+    assert encoder_loops == [] if fused_encoder else len(encoder_loops) > 0  # GRU/RNN: the masked encoder's Loops
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
     assert metadata["graphs"]["greedy"]["onnx_recurrence"] == ("fused" if fused_encoder else "loop")
     if fused_encoder:
@@ -280,26 +312,25 @@ def test_no_onnx_loop_carries_a_value_its_body_only_passes_through(exported_pair
 
     _, export_dir = exported_pair
     for path in (export_dir / "onnx").glob("*.onnx"):
-        for node in onnx.load(str(path)).graph.node:
-            if node.op_type != "Loop":
-                continue
-            body = next(a.g for a in node.attribute if a.name == "body")
+        for node in _loops(onnx.load(str(path)).graph):
+            body = _body(node)
             carried = len(node.input) - 2
             passed_through = [body.input[2 + k].name for k in range(carried) if body.input[2 + k].name == body.output[1 + k].name]
             assert passed_through == [], f"{path.name}: {passed_through}"
 
 
-def test_the_greedy_onnx_loop_body_holds_no_bookkeeping_the_loop_does_itself(exported_pair):
-    """Every op of the decoding ``Loop`` body runs once per output token: the trip count ``M``
+@pytest.mark.parametrize("drops_finished_rows", [True, False], ids=["drops-finished-rows", "all-rows"])
+def test_the_greedy_onnx_loop_bodies_hold_no_bookkeeping_the_loop_does_itself(exported_pair, drops_finished_rows):
+    """Every op of a decoding ``Loop`` body runs once per output token: the trip count ``M``
     bounds the loop (the body does not re-check the iteration number), no carried value just
     counts steps, and the body holds no constant that nothing reads."""
     import onnx
 
     _, export_dir = exported_pair
     graph = onnx.load(str(export_dir / "onnx" / "greedy.onnx")).graph
-    loop = next(n for n in graph.node if n.op_type == "Loop" and "ArgMax" in {
-        b.op_type for b in next(a.g for a in n.attribute if a.name == "body").node})
-    body = next(a.g for a in loop.attribute if a.name == "body")
+    # The loop that drops finished rows finds the rows to keep with a NonZero.
+    [loop] = [n for n in _decoding_loops(graph) if ("NonZero" in {b.op_type for b in _body(n).node}) == drops_finished_rows]
+    body = _body(loop)
     assert loop.input[0], "the Loop has a trip count"
     iteration = body.input[0].name
     assert not [n.op_type for n in body.node if iteration in n.input]

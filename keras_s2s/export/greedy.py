@@ -15,6 +15,13 @@ are the generated ids without the final EOS (PAD after them), ``log_prob`` sums 
 log-probabilities of every generated token, EOS included, and ``finished`` says whether EOS
 came within ``max_length`` steps. L is the number of steps run: decoding stops when every
 row has produced EOS, or after ``max_length`` steps.
+
+The batch size picks one of two loops (a ``tf.cond``; an ONNX ``If``). Small batches step
+every row until the last one ends: the fewest ops per step, which is what a batch-1 step costs.
+From ``DROP_FINISHED_MIN_BATCH`` rows on, each step drops the rows that produced EOS from the
+batch it carries (their states, attention memory and mask with them): a large batch otherwise
+steps every row as long as its longest output, ~30% wasted row-steps on CMUdict words at batch
+256, while the dropping costs a scatter of each step's outputs and a gather of the kept rows.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import tensorflow as tf
 
 from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, PAD_ID, SOS_ID
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature, TensorInfo
+
+DROP_FINISHED_MIN_BATCH = 16
+"""Batches of at least this many rows drop finished rows from the decoding loop (measured:
+benchmarks/RESULTS.md, "Greedy graphs that drop finished rows")."""
 
 assert PAD_ID == 0, "greedy_decode pads output_ids by multiplying with 0"
 
@@ -45,30 +56,55 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
     """source_ids [B, S] int32 -> the greedy outputs (see the module docstring), in-graph.
 
     ``encoder`` and ``decoder`` are callables over dicts of named tensors (Keras models).
-    The loop body only steps and records each step's token and its log-probability; the
+    The loop bodies only step and record each step's token and its log-probability; the
     bookkeeping (where each row's EOS is, its length and log-probability) happens once
     after the loop, which keeps the ONNX ``Loop`` body small (every op is a kernel call per
     step)."""
     encoded = encoder({decoding.source_input: source_ids}, training=False)
+    batch = tf.shape(source_ids)[0]
+    ids, log_probs = tf.cond(
+        batch >= DROP_FINISHED_MIN_BATCH,
+        lambda: _steps_dropping_finished_rows(decoder, decoding, encoded, batch, max_length),
+        lambda: _steps_over_all_rows(decoder, decoding, encoded, batch, max_length),
+    )
+    # Bookkeeping on the [L, B] stacks, in few ops (each is a kernel call per request).
+    is_eos = tf.cast(tf.equal(ids, EOS_ID), tf.int32)
+    eos_so_far = tf.cumsum(is_eos, axis=0)  # EOS among steps 0..t
+    emitted = tf.cast(tf.equal(eos_so_far, 0), tf.int32)  # the steps before the first EOS
+    counted = tf.cast(tf.equal(eos_so_far - is_eos, 0), tf.float32)  # ... and the first EOS itself
+    return {
+        OUTPUT_IDS: tf.transpose(ids * emitted),  # PAD_ID is 0 after the emitted ids
+        OUTPUT_LENGTHS: tf.reduce_sum(emitted, axis=0),
+        LOG_PROB: tf.reduce_sum(log_probs * counted, axis=0),
+        FINISHED: tf.greater(tf.reduce_max(is_eos, axis=0), 0),
+    }
+
+
+def _step(decoder, decoding: DecodingInterface, tokens, constants: dict, carried, states):
+    """One decoder step on [A, 1] tokens -> (next ids [A, 1] int32, their log-probabilities
+    [A, 1, 1] float32, the next carried states)."""
+    feeds = {decoding.token_input: tokens, **constants, **{c.input: s for c, s in zip(carried, states)}}
+    outputs = decoder(feeds, training=False)
+    # Everything stays [A, 1] (the decoder's T=1): the next input needs no reshaping.
+    step_log_probs = tf.nn.log_softmax(outputs[decoding.logits_output])
+    next_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
+    # The argmax's own log-probability is the row maximum: one ReduceMax instead of a
+    # gather at next_ids (Cast, Unsqueeze, GatherND in ONNX); kept [A, 1, 1], which
+    # tf2onnx writes as one GlobalMaxPool (without keepdims: plus a Squeeze).
+    best = tf.reduce_max(step_log_probs, axis=-1, keepdims=True)
+    return next_ids, best, tuple(outputs[c.update_from] for c in carried)
+
+
+def _steps_over_all_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):
+    """Steps all B rows until every row has produced EOS -> (ids [L, B] int32, log_probs [L, B] float32)."""
     constants = {c.input: encoded[c.init_from] for c in decoding.carries if c.update_from is None}
     carried = [c for c in decoding.carries if c.update_from is not None]
-    batch = tf.shape(source_ids)[0]
 
     def step(t, tokens, states, ended, ids, log_probs):
-        feeds = {decoding.token_input: tokens, **constants, **{c.input: s for c, s in zip(carried, states)}}
-        outputs = decoder(feeds, training=False)
-        # Everything stays [B, 1] (the decoder's T=1): the next input needs no reshaping.
-        step_log_probs = tf.nn.log_softmax(outputs[decoding.logits_output])
-        next_ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
-        ids = ids.write(t, next_ids)
-        # The argmax's own log-probability is the row maximum: one ReduceMax instead of a
-        # gather at next_ids (Cast, Unsqueeze, GatherND in ONNX); kept [B, 1, 1], which
-        # tf2onnx writes as one GlobalMaxPool (without keepdims: plus a Squeeze).
-        log_probs = log_probs.write(t, tf.reduce_max(step_log_probs, axis=-1, keepdims=True))
+        next_ids, best, states = _step(decoder, decoding, tokens, constants, carried, states)
         # float, so the loop condition's ReduceMin feeds Less without a Cast in ONNX
         ended = tf.maximum(ended, tf.cast(tf.equal(next_ids, EOS_ID), tf.float32))
-        new_states = tuple(outputs[c.update_from] for c in carried)
-        return t + 1, next_ids, new_states, ended, ids, log_probs
+        return t + 1, next_ids, states, ended, ids.write(t, next_ids), log_probs.write(t, best)
 
     def not_done(t, tokens, states, ended, ids, log_probs):
         return tf.less(tf.reduce_min(ended), 0.5)
@@ -81,16 +117,50 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
         tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
     )
-    _, _, _, _, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
-    # Bookkeeping on the [L, B] stacks, in few ops (each is a kernel call per request).
-    ids, log_probs = ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]  # [L, B]
-    is_eos = tf.cast(tf.equal(ids, EOS_ID), tf.int32)
-    eos_so_far = tf.cumsum(is_eos, axis=0)  # EOS among steps 0..t
-    emitted = tf.cast(tf.equal(eos_so_far, 0), tf.int32)  # the steps before the first EOS
-    counted = tf.cast(tf.equal(eos_so_far - is_eos, 0), tf.float32)  # ... and the first EOS itself
-    return {
-        OUTPUT_IDS: tf.transpose(ids * emitted),  # PAD_ID is 0 after the emitted ids
-        OUTPUT_LENGTHS: tf.reduce_sum(emitted, axis=0),
-        LOG_PROB: tf.reduce_sum(log_probs * counted, axis=0),
-        FINISHED: tf.greater(tf.reduce_max(is_eos, axis=0), 0),
-    }
+    *_, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
+    return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]
+
+
+def _steps_dropping_finished_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):
+    """Steps the rows that have not produced EOS yet, A <= B of them, until none is left;
+    each step's ids and log-probabilities are scattered to their rows of the batch (PAD and 0
+    for dropped rows, which the bookkeeping ignores after their EOS)
+    -> (ids [L, B] int32, log_probs [L, B] float32)."""
+    constant_carries = [c for c in decoding.carries if c.update_from is None]
+    carried = [c for c in decoding.carries if c.update_from is not None]
+
+    # Scattered into zeros made once (captured, so read from outside the ONNX Loop); the row
+    # indices are int64, what ScatterND and NonZero use: no Casts in the loop body.
+    no_ids, no_log_probs = tf.zeros([batch, 1], tf.int32), tf.zeros([batch, 1, 1], tf.float32)
+
+    def step(t, rows, tokens, states, constants, ids, log_probs):
+        named_constants = {c.input: value for c, value in zip(constant_carries, constants)}
+        next_ids, best, states = _step(decoder, decoding, tokens, named_constants, carried, states)
+        ids = ids.write(t, tf.tensor_scatter_nd_update(no_ids, rows, next_ids))
+        log_probs = log_probs.write(t, tf.tensor_scatter_nd_update(no_log_probs, rows, best))
+        kept = tf.where(tf.not_equal(tf.reshape(next_ids, [-1]), EOS_ID))  # [A', 1] among the A rows
+        keep = lambda values: tuple(tf.gather_nd(value, kept) for value in values)  # noqa: E731
+        return t + 1, *keep((rows, next_ids)), keep(states), keep(constants), ids, log_probs
+
+    def not_done(t, rows, *_):
+        return tf.size(rows, out_type=tf.int64) > 0
+
+    states = tuple(encoded[c.init_from] for c in carried)
+    constants = tuple(encoded[c.init_from] for c in constant_carries)
+    start = (
+        tf.constant(0),
+        tf.range(tf.cast(batch, tf.int64))[:, None],  # [A, 1]: the rows still decoding, scatter indices
+        tf.fill([batch, 1], tf.constant(SOS_ID, tf.int32)),
+        states,
+        constants,
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
+        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
+    )
+    rows_axis = lambda value: tf.TensorShape([None]).concatenate(value.shape[1:])  # noqa: E731
+    invariants = (
+        tf.TensorShape([]), tf.TensorShape([None, 1]), tf.TensorShape([None, 1]),
+        tuple(rows_axis(s) for s in states), tuple(rows_axis(c) for c in constants),
+        tf.TensorShape(None), tf.TensorShape(None),
+    )
+    *_, ids, log_probs = tf.while_loop(not_done, step, start, shape_invariants=invariants, maximum_iterations=max_length)
+    return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 
@@ -132,9 +132,7 @@ def hoist_loop_invariants(proto) -> int:
     attention memory, megabytes per step. A body may read the enclosing graph's values by name
     instead. Returns how many values were hoisted."""
     hoisted = 0
-    for node in proto.graph.node:
-        if node.op_type != "Loop":
-            continue
+    for node, graph, _ in _loops(proto.graph):
         body = next(a.g for a in node.attribute if a.name == "body")
         carried = len(node.input) - 2  # inputs: M, cond, then the carried initial values
         keep = []
@@ -142,7 +140,7 @@ def hoist_loop_invariants(proto) -> int:
         for k in range(carried):
             body_input, body_output = body.input[2 + k], body.output[1 + k]
             outer_name = node.input[2 + k]
-            if body_input.name == body_output.name and outer_name and not _is_used(proto.graph, node.output[k]):
+            if body_input.name == body_output.name and outer_name and not _is_used(graph, node.output[k]):
                 renames[body_input.name] = outer_name
             else:
                 keep.append(k)
@@ -167,10 +165,9 @@ def drop_redundant_trip_guards(proto) -> int:
     three kernel calls per decoding step fewer. Returns how many guards were dropped."""
     from onnx import numpy_helper
 
-    constants = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     dropped = 0
-    for node in proto.graph.node:
-        if node.op_type != "Loop" or node.input[0] not in constants:
+    for node, _, constants in _loops(proto.graph):
+        if node.input[0] not in constants:
             continue
         trip_count = float(constants[node.input[0]])
         body = next(a.g for a in node.attribute if a.name == "body")
@@ -211,9 +208,7 @@ def drop_dead_loop_state(proto) -> int:
     counter that indexes a ``tf.while_loop``'s TensorArray writes is one: tf2onnx turns the
     writes into scan outputs, which need no index.) Returns how many values were removed."""
     dropped = 0
-    for node in proto.graph.node:
-        if node.op_type != "Loop":
-            continue
+    for node, graph, _ in _loops(proto.graph):
         body = next(a.g for a in node.attribute if a.name == "body")
         carried = len(node.input) - 2
         dead = []
@@ -222,7 +217,7 @@ def drop_dead_loop_state(proto) -> int:
             users = [n for n in body.node if body_input in n.input]
             if (len(users) == 1 and list(users[0].output) == [body_output]
                     and not any(body_output in n.input for n in body.node)
-                    and not _is_used(proto.graph, node.output[k])):
+                    and not _is_used(graph, node.output[k])):
                 dead.append((k, users[0]))
         if not dead:
             continue
@@ -234,6 +229,20 @@ def drop_dead_loop_state(proto) -> int:
         _keep_loop_state(node, body, [k for k in range(carried) if k not in dead_slots])
         dropped += len(dead)
     return dropped
+
+
+def _loops(graph, outer_constants: Optional[dict] = None):
+    """(Loop node, the graph holding it, the constants it can read by name) for the Loops of
+    ``graph`` and of the ``If`` branches in it (greedy decoding picks its loop with an If)."""
+    from onnx import numpy_helper
+
+    constants = {**(outer_constants or {}), **{i.name: numpy_helper.to_array(i) for i in graph.initializer}}
+    for node in graph.node:
+        if node.op_type == "Loop":
+            yield node, graph, constants
+        elif node.op_type == "If":
+            for attribute in node.attribute:
+                yield from _loops(attribute.g, constants)
 
 
 def _keep_loop_state(node, body, keep: list[int]) -> None:
