@@ -15,12 +15,14 @@ from pathlib import Path
 
 
 def loop_bodies(graph) -> list:
-    """The body graphs of the ``Loop`` nodes of ``graph``, nested ones included."""
+    """The body graphs of the ``Loop`` nodes of ``graph``, nested ones and those inside ``If``
+    branches included (the greedy graph's two decoding loops sit in the branches of an If)."""
     bodies = []
     for node in graph.node:
         for attribute in node.attribute:
             if attribute.g is not None and attribute.g.node:
-                bodies.append(attribute.g)
+                if node.op_type == "Loop":
+                    bodies.append(attribute.g)
                 bodies.extend(loop_bodies(attribute.g))
     return bodies
 
