@@ -344,9 +344,11 @@ def test_the_greedy_onnx_loop_bodies_hold_no_bookkeeping_the_loop_does_itself(ex
     assert [i.name for i in body.initializer if i.name not in read] == []
 
 
-def _counting_loop(trip_count: int, guard: float):
+def _counting_loop(trip_count: int, guard: float, inside_if: bool = False):
     """An ONNX graph: x = 0; Loop(M=trip_count) { x += 1; continue while iteration < guard
-    and x < 100 } -> x, with tf2onnx's guard pattern (Cast, Less, And) and a dead step counter."""
+    and x < 100 } -> x, with tf2onnx's guard pattern (Cast, Less, And) and a dead step counter.
+    ``inside_if``: the Loop sits in the then-branch of an ``If`` (as the greedy graph's loops
+    do) and reads M from the main graph."""
     from onnx import TensorProto, helper, numpy_helper
 
     scalar = lambda name, kind: helper.make_tensor_value_info(name, kind, [])  # noqa: E731
@@ -365,19 +367,25 @@ def _counting_loop(trip_count: int, guard: float):
         [scalar("cond_out", TensorProto.BOOL), scalar("x_out", TensorProto.FLOAT), scalar("t_out", TensorProto.FLOAT)],
         [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("one", 1), ("guard", guard), ("hundred", 100))],
     )
+    loop = helper.make_node("Loop", ["M", "true", "zero", "zero"], ["x", "t"], body=body)
+    if inside_if:
+        branch = lambda name, nodes: helper.make_graph(nodes, name, [], [scalar("x", TensorProto.FLOAT)])  # noqa: E731
+        loop = helper.make_node("If", ["true"], ["x"], then_branch=branch("then", [loop]),
+                                else_branch=branch("else", [helper.make_node("Identity", ["zero"], ["x"])]))
     graph = helper.make_graph(
-        [helper.make_node("Loop", ["M", "true", "zero", "zero"], ["x", "t"], body=body)],
-        "counting", [], [scalar("x", TensorProto.FLOAT)],
+        [loop], "counting", [], [scalar("x", TensorProto.FLOAT)],
         [numpy_helper.from_array(np.array(trip_count, np.int64), "M"), numpy_helper.from_array(np.array(True), "true"),
          numpy_helper.from_array(np.array(0, np.float32), "zero")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+@pytest.mark.parametrize("inside_if", [False, True], ids=["main-graph", "inside-an-if"])
 @pytest.mark.parametrize("guard, drops", [(4.0, True), (9.0, True), (2.0, False)])
-def test_loop_clean_up_removes_only_what_cannot_change_the_result(guard, drops):
+def test_loop_clean_up_removes_only_what_cannot_change_the_result(guard, drops, inside_if):
     """A body's check of its iteration number goes only when the trip count already implies
-    it (guard >= M - 1); a carried value that only counts itself goes; the result stays."""
+    it (guard >= M - 1); a carried value that only counts itself goes; the result stays. The
+    same for a Loop inside an ``If`` branch."""
     import onnx
     import onnxruntime as ort
 
@@ -387,11 +395,12 @@ def test_loop_clean_up_removes_only_what_cannot_change_the_result(guard, drops):
         onnx.checker.check_model(model, full_check=True)
         return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {})[0]
 
-    model = _counting_loop(5, guard)
+    model = _counting_loop(5, guard, inside_if)
     before = run(model)
     assert drop_redundant_trip_guards(model) == int(drops)
     assert drop_dead_loop_state(model) == 1
-    body = model.graph.node[0].attribute[0].g
+    [loop] = _loops(model.graph)
+    body = _body(loop)
     assert {n.op_type for n in body.node} == ({"Add", "Less"} if drops else {"Add", "Cast", "Less", "And"})
     assert run(model) == before == (5.0 if drops else 3.0)
 
