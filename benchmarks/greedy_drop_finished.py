@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+from sample_words import first_test_words  # noqa: E402
 
 
 def export_greedy(run_dir: Path, path: Path, min_batch: int) -> None:
@@ -66,10 +67,10 @@ def main() -> None:
     from keras_s2s.runtime.onnx_backend import SMALL_BATCH, session_options
     from keras_s2s.runtime.translator import TextCodec
 
+    words = first_test_words(args.run_dir, args.words)
     config = Seq2SeqConfig.from_json(args.run_dir / "config.json")
     source_vocab, _ = RunDir(args.run_dir).load_vocabularies()
     codec = TextCodec(config.source_spec(), source_vocab, reverse=config.reverse_source)
-    words = list(dict.fromkeys(line.split("\t")[0] for line in open(config.test_file, encoding="utf-8")))[: args.words]
     token_lists = sorted((codec.spec.tokenize(word) for word in words), key=len)
 
     work = Path(tempfile.mkdtemp())

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+from sample_words import first_test_words  # noqa: E402
 
 
 class TranslateSavedModel:
@@ -50,11 +51,9 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=512)
     args = parser.parse_args()
     import_tensorflow_quietly()
-    from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.runtime import load_translator
 
-    test_file = Seq2SeqConfig.from_json(args.run_dir / "config.json").test_file
-    words = list(dict.fromkeys(line.split("\t")[0] for line in open(test_file, encoding="utf-8")))[: args.words]
+    words = first_test_words(args.run_dir, args.words)
     translators = {"keras step loop": load_translator(args.run_dir, "keras")}
     for runtime in ("savedmodel", "onnx"):
         translators[f"{runtime} step loop"] = load_translator(args.export_dir, runtime)

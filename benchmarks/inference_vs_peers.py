@@ -27,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from sample_words import first_test_words  # noqa: E402
 PEER_PYTHON = REPO / "benchmarks" / ".peer-venv" / "bin" / "python"
 
 
@@ -101,11 +103,9 @@ def main() -> None:
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.runtime import load_translator
 
-    test_file = Seq2SeqConfig.from_json(args.run_dir / "config.json").test_file
-    words = list(dict.fromkeys(line.split("\t")[0] for line in open(test_file, encoding="utf-8")))[: args.words]
+    words = first_test_words(args.run_dir, args.words)
     work = Path(tempfile.mkdtemp())
     (work / "words.json").write_text(json.dumps(words), encoding="utf-8")
     _keras_weights(args.run_dir, work / "weights.npz")

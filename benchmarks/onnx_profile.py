@@ -23,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sample_words import first_test_words  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,13 +37,11 @@ def main() -> None:
         parser.error(f"{args.export_dir} has no onnx/greedy.onnx (run `make demo` first, or pass --export-dir)")
     import onnxruntime as ort
 
-    from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.runtime import load_translator
     from keras_s2s.runtime.onnx_backend import SMALL_BATCH, session_options
 
     translator = load_translator(args.export_dir, "onnx")
-    test_file = Seq2SeqConfig.from_json(args.run_dir / "config.json").test_file
-    words = list(dict.fromkeys(line.split("\t")[0] for line in open(test_file, encoding="utf-8")))[: args.words]
+    words = first_test_words(args.run_dir, args.words)
     token_lists = sorted((translator.source.spec.tokenize(word) for word in words), key=len)
     batches = [translator.source.to_ids(token_lists[i : i + args.batch]) for i in range(0, len(token_lists), args.batch)]
 

@@ -32,8 +32,8 @@ from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_L
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature, TensorInfo
 
 DROP_FINISHED_MIN_BATCH = 16
-"""Batches of at least this many rows drop finished rows from the decoding loop (measured:
-benchmarks/RESULTS.md, "Greedy graphs that drop finished rows")."""
+"""Batches of at least this many rows drop finished rows from the decoding loop (measured with
+benchmarks/greedy_drop_finished.py: benchmarks/RESULTS.md, "Decoding: a loop that drops finished rows")."""
 
 assert PAD_ID == 0, "greedy_decode pads output_ids by multiplying with 0"
 
@@ -95,6 +95,19 @@ def _step(decoder, decoding: DecodingInterface, tokens, constants: dict, carried
     return next_ids, best, tuple(outputs[c.update_from] for c in carried)
 
 
+def _step_records() -> tuple:
+    """Empty arrays for each step's ids ([B, 1] int32) and log-probabilities ([B, 1, 1] float32)."""
+    return (
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
+        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
+    )
+
+
+def _stacked(ids: tf.TensorArray, log_probs: tf.TensorArray) -> tuple:
+    """The step records as (ids [L, B] int32, log_probs [L, B] float32)."""
+    return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]
+
+
 def _steps_over_all_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):
     """Steps all B rows until every row has produced EOS -> (ids [L, B] int32, log_probs [L, B] float32)."""
     constants = {c.input: encoded[c.init_from] for c in decoding.carries if c.update_from is None}
@@ -114,11 +127,10 @@ def _steps_over_all_rows(decoder, decoding: DecodingInterface, encoded: dict, ba
         tf.fill([batch, 1], tf.constant(SOS_ID, tf.int32)),
         tuple(encoded[c.init_from] for c in carried),
         tf.zeros([batch, 1], tf.float32),
-        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
-        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
+        *_step_records(),
     )
     *_, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
-    return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]
+    return _stacked(ids, log_probs)
 
 
 def _steps_dropping_finished_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):
@@ -153,8 +165,7 @@ def _steps_dropping_finished_rows(decoder, decoding: DecodingInterface, encoded:
         tf.fill([batch, 1], tf.constant(SOS_ID, tf.int32)),
         states,
         constants,
-        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
-        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
+        *_step_records(),
     )
     rows_axis = lambda value: tf.TensorShape([None]).concatenate(value.shape[1:])  # noqa: E731
     invariants = (
@@ -163,4 +174,4 @@ def _steps_dropping_finished_rows(decoder, decoding: DecodingInterface, encoded:
         tf.TensorShape(None), tf.TensorShape(None),
     )
     *_, ids, log_probs = tf.while_loop(not_done, step, start, shape_invariants=invariants, maximum_iterations=max_length)
-    return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]
+    return _stacked(ids, log_probs)

@@ -169,7 +169,7 @@ def drop_redundant_trip_guards(proto) -> int:
     for node, _, constants in _loops(proto.graph):
         if node.input[0] not in constants:
             continue
-        trip_count = float(constants[node.input[0]])
+        trip_count = float(numpy_helper.to_array(constants[node.input[0]]))
         body = next(a.g for a in node.attribute if a.name == "body")
         body_constants = {i.name: numpy_helper.to_array(i) for i in body.initializer}
         producers = {output: n for n in body.node for output in n.output}
@@ -232,11 +232,9 @@ def drop_dead_loop_state(proto) -> int:
 
 
 def _loops(graph, outer_constants: Optional[dict] = None):
-    """(Loop node, the graph holding it, the constants it can read by name) for the Loops of
-    ``graph`` and of the ``If`` branches in it (greedy decoding picks its loop with an If)."""
-    from onnx import numpy_helper
-
-    constants = {**(outer_constants or {}), **{i.name: numpy_helper.to_array(i) for i in graph.initializer}}
+    """(Loop node, the graph holding it, the initializers it can read, by name) for the Loops
+    of ``graph`` and of the ``If`` branches in it (greedy decoding picks its loop with an If)."""
+    constants = {**(outer_constants or {}), **{i.name: i for i in graph.initializer}}
     for node in graph.node:
         if node.op_type == "Loop":
             yield node, graph, constants
