@@ -193,7 +193,6 @@ def drop_redundant_trip_guards(proto) -> int:
             del body.node[:]
             body.node.extend(kept)
             body.output[0].name = remaining
-            _drop_unused_initializers(body)
             value_info = [v for v in body.value_info if v.name not in removed_outputs]
             del body.value_info[:]
             body.value_info.extend(value_info)
@@ -225,7 +224,6 @@ def drop_dead_loop_state(proto) -> int:
         kept_nodes = [n for n in body.node if all(n is not update for _, update in dead)]
         del body.node[:]
         body.node.extend(kept_nodes)
-        _drop_unused_initializers(body)
         _keep_loop_state(node, body, [k for k in range(carried) if k not in dead_slots])
         dropped += len(dead)
     return dropped
@@ -257,12 +255,21 @@ def _keep_loop_state(node, body, keep: list[int]) -> None:
         field.extend(copies)
 
 
-def _drop_unused_initializers(body) -> None:
-    """Removes the body's constants no node reads any more (ONNX Runtime warns about them)."""
-    used = {name for n in body.node for name in n.input} | {o.name for o in body.output}
-    kept = [i for i in body.initializer if i.name in used]
-    del body.initializer[:]
-    body.initializer.extend(kept)
+def drop_unread_initializers(graph) -> set:
+    """Removes the constants that no node of ``graph`` or of its subgraphs reads (a Loop body
+    reads its enclosing ``If`` branch's constants by name, so a pass that edits the body can
+    leave one unread there; ONNX Runtime prints a warning per unread constant at every session
+    load). Returns the names ``graph`` and its subgraphs read, for the enclosing graph."""
+    read = {name for node in graph.node for name in node.input}
+    for node in graph.node:
+        for attribute in node.attribute:
+            for subgraph in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                read |= drop_unread_initializers(subgraph)
+    read |= {value.name for value in (*graph.input, *graph.output)}
+    kept = [i for i in graph.initializer if i.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return read
 
 
 def _is_used(graph, name: str) -> bool:
@@ -286,6 +293,7 @@ def _save_checked(proto, signature: GraphSignature, path: str | Path) -> None:
     hoist_loop_invariants(proto)
     drop_redundant_trip_guards(proto)
     drop_dead_loop_state(proto)
+    drop_unread_initializers(proto.graph)
     onnx.checker.check_model(proto, full_check=True)
     # tf2onnx orders outputs by name; check that every documented name is there.
     names = {o.name for o in proto.graph.output} | {i.name for i in proto.graph.input}
