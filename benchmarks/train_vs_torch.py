@@ -13,7 +13,8 @@ optimizer settings, batch size and dropout, length buckets of width 4, on the fi
 Ours is ``model.fit`` as ``keras-s2s train`` runs it (XLA, bucketed tf.data); PyTorch is
 benchmarks/peers/torch_seq2seq.py (oneDNN LSTM, packed encoder sequences). Rounds interleave
 (PyTorch, ours, PyTorch, ...). A cell is the median over rounds of the steady target tokens/s
-(median of epochs 2..N; EOS counted), with the min-max. Prints a markdown table.
+(median of epochs 2..N; EOS counted), with the min-max. Prints a markdown table, then each
+run's busy cores (CPU time over wall time of epochs 2..N): a run near 1 of 2 ran in the VM's slow state.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +33,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from inference_vs_peers import _peer  # noqa: E402
 
 
-def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int, jit: str) -> float:
+def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int, jit: str) -> tuple[float, float]:
+    """-> (steady target tokens/s, busy cores: CPU time over wall time of epochs 2..N)."""
     import keras
 
     from keras_s2s.config import Seq2SeqConfig
@@ -53,8 +56,26 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
     compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
                     label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
     throughput = ThroughputLogger(target_tokens)
-    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput])
-    return target_tokens / statistics.median(throughput.epoch_seconds[1:])
+
+    class EpochClock(keras.callbacks.Callback):
+        """Each epoch's wall and process CPU seconds."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.wall_seconds: list[float] = []
+            self.cpu_seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self._started = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.wall_seconds.append(time.perf_counter() - self._started[0])
+            self.cpu_seconds.append(time.process_time() - self._started[1])
+
+    clock = EpochClock()
+    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput, clock])
+    busy_cores = sum(clock.cpu_seconds[1:]) / sum(clock.wall_seconds[1:])
+    return target_tokens / statistics.median(throughput.epoch_seconds[1:]), busy_cores
 
 
 def main() -> None:
@@ -83,15 +104,23 @@ def main() -> None:
     train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target_tokens = sum(len(line.split("\t")[1].split()) + 1 for line in lines)
 
-    torch_rates, our_rates = [], []
+    torch_rates, our_rates, torch_busy, our_busy = [], [], [], []
     torch_call = ("torch_seq2seq.py", "train", "--data", str(args.run_dir), "--pairs", str(args.pairs),
                   "--epochs", str(args.epochs), "--config", str(config_path))
+
+    def torch_round(number: int) -> None:
+        result = _peer(*torch_call)
+        torch_rates.append(result["tokens_per_second"])
+        torch_busy.append(result["busy_cores"])
+        print(f"  round {number}: PyTorch {torch_rates[-1]:,.0f} tokens/s, {torch_busy[-1]:.1f} busy cores", file=sys.stderr)
+
     for round_index in range(args.rounds):
-        torch_rates.append(_peer(*torch_call)["tokens_per_second"])
-        print(f"  round {round_index + 1}: PyTorch {torch_rates[-1]:,.0f} tokens/s", file=sys.stderr)
-        our_rates.append(_ours(args.run_dir, config_path, train_file, target_tokens, args.epochs, args.jit))
-        print(f"  round {round_index + 1}: keras-s2s {our_rates[-1]:,.0f} tokens/s", file=sys.stderr)
-    torch_rates.append(_peer(*torch_call)["tokens_per_second"])
+        torch_round(round_index + 1)
+        rate, busy = _ours(args.run_dir, config_path, train_file, target_tokens, args.epochs, args.jit)
+        our_rates.append(rate)
+        our_busy.append(busy)
+        print(f"  round {round_index + 1}: keras-s2s {rate:,.0f} tokens/s, {busy:.1f} busy cores", file=sys.stderr)
+    torch_round(args.rounds + 1)
 
     def cell(rates: list[float]) -> str:
         return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f})"
@@ -103,6 +132,9 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     jit = {"config": "", "on": ", XLA on", "off": ", XLA off"}[args.jit]
     print(f"| {config_path.name}{jit} | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
+    busy = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
+    print(f"\nBusy cores per run, in order (CPU time / wall time of epochs 2..N; 2 threads: ~2 when both vCPUs "
+          f"work, ~1 in the VM's slow state): keras-s2s {busy(our_busy)}; PyTorch {busy(torch_busy)}.")
 
 
 if __name__ == "__main__":

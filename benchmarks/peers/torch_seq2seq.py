@@ -185,9 +185,9 @@ def train(args) -> dict:
             target[row, : len(t) + 1] = torch.tensor(t + [EOS])
         return source, torch.tensor([len(s) for s, _ in batch]), decoder_input, target
 
-    epoch_seconds = []
+    epoch_seconds, epoch_cpu_seconds = [], []
     for _ in range(args.epochs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for batch in batches():
             source, lengths, decoder_input, target = tensors(batch)
             logits = model(source, lengths, decoder_input)
@@ -198,9 +198,12 @@ def train(args) -> dict:
                 nn.utils.clip_grad_norm_(model.parameters(), clipnorm)
             optimizer.step()
         epoch_seconds.append(time.perf_counter() - start)
+        epoch_cpu_seconds.append(time.process_time() - cpu_start)
     steady = statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
+    steady_epochs = slice(1, None) if len(epoch_seconds) > 1 else slice(None)
+    busy_cores = sum(epoch_cpu_seconds[steady_epochs]) / sum(epoch_seconds[steady_epochs])
     return {"epoch_seconds": epoch_seconds, "target_tokens": target_tokens, "tokens_per_second": target_tokens / steady,
-            "final_loss": float(loss)}
+            "busy_cores": busy_cores, "final_loss": float(loss)}
 
 
 def decode(args) -> dict:
