@@ -2,7 +2,7 @@
 
     TextLineDataset -> drop blank/malformed lines (same rules as ``keras_s2s.tsv``)
       -> normalize + tokenize (tensorflow-text) -> vocabulary ids -> length policy
-      -> [cache, small files] -> [shuffle] -> SOS/EOS -> length-bucketed padded batches -> prefetch
+      -> [cache, small files] -> [shuffle] -> length-bucketed padded batches -> SOS/EOS -> prefetch
 
 The file is streamed, never held in memory: every epoch reads it again, except that a small
 file's pairs are cached in memory (``MEMORY_CACHE_MAX_BYTES``; see ``teacher_forcing_dataset``).
@@ -116,9 +116,10 @@ def teacher_forcing_dataset(
         pairs = pairs.cache()
     if shuffle_seed is not None:
         pairs = pairs.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
-    examples = pairs.map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
     boundaries = _bucket_boundaries(bucket_width, max(source.max_length, target.max_length + 1))
-    batches = _bucketed_batches(examples, batch_size, boundaries)
+    # SOS/EOS are added per batch, not per pair: a per-pair map cost ~40% of the pipeline's
+    # CPU, which on 2 cores competes with the train step (benchmarks/RESULTS.md, "night").
+    batches = _bucketed_batches(pairs, batch_size, boundaries).map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
     num_batches = _count_batches(id_batches, batch_size, boundaries)
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
 
@@ -144,14 +145,12 @@ def _id_batches(
 
 
 def _unbatched_ids(id_batches: tf.data.Dataset, source: SideEncoding, target: SideEncoding) -> tf.data.Dataset:
-    """``_id_batches`` as one ``(source_ids [S], target_ids [T])`` pair per element, reversed
-    where the side's encoding says so."""
-    pairs = id_batches.unbatch()
-    if source.reverse or target.reverse:
-        pairs = pairs.map(
-            lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)
-        )
-    return pairs
+    """``_id_batches`` as one ``(source_ids [S], target_ids [T])`` pair of dense tensors per
+    element, reversed where the side's encoding says so (one map for both: per-pair maps are
+    what the pipeline's CPU goes to)."""
+    return id_batches.unbatch().map(
+        lambda s, t: (tf.reverse(s, [0]) if source.reverse else s, tf.reverse(t, [0]) if target.reverse else t)
+    )
 
 
 def _well_formed_fields(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -170,9 +169,15 @@ def _well_formed_fields(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _add_sos_eos(source_ids, target_ids):
-    decoder_input_ids = tf.concat([[SOS_ID], target_ids], axis=0)
-    shifted_target_ids = tf.concat([target_ids, [EOS_ID]], axis=0)
-    return (source_ids, decoder_input_ids), shifted_target_ids
+    """A padded batch of pairs -> teacher forcing: ``(source_ids [B, S], target_ids [B, L])``
+    int32, every target row ending in at least one PAD (L > its length; real ids are never
+    PAD) -> ``((source_ids, decoder_input_ids [B, L]), shifted_target_ids [B, L])``: SOS then
+    the target, and the target then EOS, PAD after."""
+    rows, width = tf.shape(target_ids)[0], tf.shape(target_ids)[1]
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(target_ids, PAD_ID), tf.int32), axis=1)
+    decoder_input_ids = tf.concat([tf.fill([rows, 1], tf.constant(SOS_ID, tf.int32)), target_ids[:, :-1]], axis=1)
+    eos = tf.one_hot(lengths, width, on_value=EOS_ID, off_value=PAD_ID, dtype=tf.int32)
+    return (source_ids, decoder_input_ids), target_ids + eos
 
 
 def _bucket_boundaries(bucket_width: int, max_length: int) -> list[int]:
@@ -183,14 +188,19 @@ def _bucket_boundaries(bucket_width: int, max_length: int) -> list[int]:
     return list(range(bucket_width + 1, max_length + bucket_width + 1, bucket_width))
 
 
-def _bucketed_batches(examples: tf.data.Dataset, batch_size: int, boundaries: list[int]) -> tf.data.Dataset:
+def _bucketed_batches(pairs: tf.data.Dataset, batch_size: int, boundaries: list[int]) -> tf.data.Dataset:
+    """``(source_ids [S], target_ids [T])`` pairs -> padded batches ``(source_ids [B, S'],
+    target_ids [B, L])`` with a PAD after every target row (room for EOS): bucketed, both
+    sides padded to the bucket's length, which is at least target length + 1; unbucketed,
+    each side to its longest row, the targets plus one."""
     if not boundaries:
-        return examples.padded_batch(batch_size, padding_values=PAD_ID)
-    return examples.bucket_by_sequence_length(
-        element_length_func=lambda x, y: tf.maximum(tf.shape(x[0])[0], tf.shape(y)[0]),
+        batches = pairs.padded_batch(batch_size, padding_values=PAD_ID)
+        return batches.map(lambda s, t: (s, tf.pad(t, [[0, 0], [0, 1]], constant_values=PAD_ID)))
+    return pairs.bucket_by_sequence_length(
+        element_length_func=lambda s, t: tf.maximum(tf.shape(s)[0], tf.shape(t)[0] + 1),
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=((PAD_ID, PAD_ID), PAD_ID),
+        padding_values=(PAD_ID, PAD_ID),
         pad_to_bucket_boundary=True,
     )
 
