@@ -57,25 +57,23 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
                     label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
     throughput = ThroughputLogger(target_tokens)
 
-    class EpochClock(keras.callbacks.Callback):
-        """Each epoch's wall and process CPU seconds."""
+    class CpuClock(keras.callbacks.Callback):
+        """Each epoch's process CPU seconds (ThroughputLogger keeps the wall seconds)."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.wall_seconds: list[float] = []
-            self.cpu_seconds: list[float] = []
+            self.epoch_seconds: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None) -> None:
-            self._started = time.perf_counter(), time.process_time()
+            self._started = time.process_time()
 
         def on_epoch_end(self, epoch, logs=None) -> None:
-            self.wall_seconds.append(time.perf_counter() - self._started[0])
-            self.cpu_seconds.append(time.process_time() - self._started[1])
+            self.epoch_seconds.append(time.process_time() - self._started)
 
-    clock = EpochClock()
-    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput, clock])
-    busy_cores = sum(clock.cpu_seconds[1:]) / sum(clock.wall_seconds[1:])
-    return target_tokens / statistics.median(throughput.epoch_seconds[1:]), busy_cores
+    cpu = CpuClock()
+    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput, cpu])
+    steady_wall, steady_cpu = throughput.epoch_seconds[1:], cpu.epoch_seconds[1:]
+    return target_tokens / statistics.median(steady_wall), sum(steady_cpu) / sum(steady_wall)
 
 
 def main() -> None:
@@ -88,6 +86,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error(f"--epochs must be at least 2 (the steady rate is measured over epochs 2..N), got {args.epochs}")
     from keras_s2s.tensorflow_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()

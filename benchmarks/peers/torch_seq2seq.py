@@ -199,8 +199,8 @@ def train(args) -> dict:
             optimizer.step()
         epoch_seconds.append(time.perf_counter() - start)
         epoch_cpu_seconds.append(time.process_time() - cpu_start)
-    steady = statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else epoch_seconds[0]
     steady_epochs = slice(1, None) if len(epoch_seconds) > 1 else slice(None)
+    steady = statistics.median(epoch_seconds[steady_epochs])
     busy_cores = sum(epoch_cpu_seconds[steady_epochs]) / sum(epoch_seconds[steady_epochs])
     return {"epoch_seconds": epoch_seconds, "target_tokens": target_tokens, "tokens_per_second": target_tokens / steady,
             "busy_cores": busy_cores, "final_loss": float(loss)}

@@ -258,8 +258,16 @@ def _loops(graph, outer_constants: Optional[dict] = None):
         if node.op_type == "Loop":
             yield node, graph, constants
         elif node.op_type == "If":
-            for attribute in node.attribute:
-                yield from _loops(attribute.g, constants)
+            for branch in _subgraphs(node):
+                yield from _loops(branch, constants)
+
+
+def _subgraphs(node):
+    """The graphs held by ``node``'s attributes (a Loop's body, an If's branches)."""
+    for attribute in node.attribute:
+        if attribute.HasField("g"):
+            yield attribute.g
+        yield from attribute.graphs
 
 
 def _keep_loop_state(node, body, keep: list[int]) -> None:
@@ -283,9 +291,8 @@ def drop_unread_initializers(graph) -> set:
     load). Returns the names ``graph`` and its subgraphs read, for the enclosing graph."""
     read = {name for node in graph.node for name in node.input}
     for node in graph.node:
-        for attribute in node.attribute:
-            for subgraph in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
-                read |= drop_unread_initializers(subgraph)
+        for subgraph in _subgraphs(node):
+            read |= drop_unread_initializers(subgraph)
     read |= {value.name for value in (*graph.input, *graph.output)}
     kept = [i for i in graph.initializer if i.name in read]
     del graph.initializer[:]
@@ -303,9 +310,8 @@ def _rename_inputs(graph, renames: dict) -> None:
         for index, name in enumerate(node.input):
             if name in renames:
                 node.input[index] = renames[name]
-        for attribute in node.attribute:
-            if attribute.g is not None and attribute.g.node:
-                _rename_inputs(attribute.g, renames)
+        for subgraph in _subgraphs(node):
+            _rename_inputs(subgraph, renames)
 
 
 def _save_checked(proto, signature: GraphSignature, path: str | Path) -> None:
