@@ -85,7 +85,7 @@ def main() -> None:
         feeds = [{"source_ids": codec.to_ids(token_lists[i : i + batch])} for i in range(0, len(token_lists), batch)]
         threads = 1 if batch <= SMALL_BATCH else None
         sessions = {
-            name: ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+            name: ort.InferenceSession(str(path), session_options(threads, spinning=True), providers=["CPUExecutionProvider"])
             for name, path in graphs.items()
         }
         names = {name: [o.name for o in s.get_outputs()] for name, s in sessions.items()}

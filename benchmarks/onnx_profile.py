@@ -45,7 +45,7 @@ def main() -> None:
     token_lists = sorted((translator.source.spec.tokenize(word) for word in words), key=len)
     batches = [translator.source.to_ids(token_lists[i : i + args.batch]) for i in range(0, len(token_lists), args.batch)]
 
-    options = session_options(1 if args.batch <= SMALL_BATCH else None)
+    options = session_options(1 if args.batch <= SMALL_BATCH else None, spinning=True)  # as the runtime loads it
     options.enable_profiling = True
     options.profile_file_prefix = str(Path("/tmp") / "keras_s2s_onnx_profile")
     session = ort.InferenceSession(str(args.export_dir / "onnx" / "greedy.onnx"), options, providers=["CPUExecutionProvider"])

@@ -9,14 +9,19 @@ import numpy as np
 import onnxruntime as ort
 
 
-def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
-    """Options for small sequential graphs: no busy-waiting threads between the many tiny runs
-    of a decoding loop (spinning costs CPU and, on 2 cores, time)."""
+def session_options(threads: Optional[int] = None, *, spinning: bool = False) -> ort.SessionOptions:
+    """Session options; ``spinning`` lets the intra-op threads busy-wait between ops.
+
+    The graphs run step by step (encoder, decoder step) must not spin: Python works between
+    their many small runs (the beam's bookkeeping), and spinning threads take its core
+    (beam 5 at batch 64: 26% slower). The whole-decode graph (greedy) runs once per batch
+    and is a long chain of small ops, where a sleeping thread pool pays a wake-up at each
+    one: spinning made it 17-25% faster at batches 64 and 256 (benchmarks/RESULTS.md, "late")."""
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
@@ -44,7 +49,8 @@ class OnnxBackend:
     def _load(self, graph: str, threads: Optional[int]) -> tuple[ort.InferenceSession, list[str]]:
         """The session and its output names (tf2onnx sorts outputs by name: they are always
         looked up by name, never by position)."""
-        session = ort.InferenceSession(str(self._paths[graph]), session_options(threads), providers=["CPUExecutionProvider"])
+        options = session_options(threads, spinning=graph == "greedy")
+        session = ort.InferenceSession(str(self._paths[graph]), options, providers=["CPUExecutionProvider"])
         return session, [output.name for output in session.get_outputs()]
 
     def _run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
