@@ -40,6 +40,14 @@ def _peer(script: str, *arguments: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def halt_poll_setting() -> str:
+    """The VM's cpuidle halt-poll window, printed under every table: at 0 an idle vCPU halts at
+    once, and a sleeping thread pool (TensorFlow's) waits at its wake-ups for the host to run the
+    vCPU again, where spinning threads (PyTorch's OpenMP) do not (RESULTS.md, "halt polling")."""
+    path = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    return f"guest_halt_poll_ns={path.read_text().strip()}" if path.exists() else "no haltpoll cpuidle driver"
+
+
 def _keras_weights(run_dir: Path, path: Path) -> None:
     """The trained model's weights, in the names torch_seq2seq.py reads (1-layer LSTM models,
     plain or bidirectional, without attention or with Luong ``general``)."""
@@ -153,6 +161,7 @@ def main() -> None:
         print(f"| {measure.strip()} | {variant} | {cell(rates)} | {peer_name} | {cell(peer_rates[measure])} | {ratio:.2f}× |")
     for measure, text in agreement.items():
         print(f"\nPyTorch {measure.strip()}: {text} with ours (same weights).")
+    print(f"Guest halt polling: {halt_poll_setting()}.")
 
 
 if __name__ == "__main__":

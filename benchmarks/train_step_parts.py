@@ -28,11 +28,24 @@ VARIANTS = {
 BATCH, LENGTH, SOURCE_VOCAB, TARGET_VOCAB = 128, 10, 31, 73
 
 
+def fixed_batch() -> tuple:
+    """One teacher-forcing batch, ``((source_ids, decoder_input_ids), target_ids)``, each
+    [128, 10] int32: random ids of the default G2P vocabularies' sizes, the sources
+    right-padded to lengths 5..10."""
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(5, LENGTH + 1, BATCH)
+    source = rng.randint(4, SOURCE_VOCAB, (BATCH, LENGTH)).astype("int32")
+    source[np.arange(LENGTH)[None] >= lengths[:, None]] = 0
+    inputs = (source, rng.randint(4, TARGET_VOCAB, (BATCH, LENGTH)).astype("int32"))
+    return inputs, rng.randint(4, TARGET_VOCAB, (BATCH, LENGTH)).astype("int32")
+
+
 def main() -> None:
     if len(sys.argv) != 3 or sys.argv[1] not in VARIANTS or sys.argv[2] not in ("xla", "noxla"):
         raise SystemExit(__doc__)
     import_tensorflow_quietly()
-    import numpy as np
     import tensorflow as tf
 
     from keras_s2s import Seq2SeqConfig
@@ -43,13 +56,7 @@ def main() -> None:
     config = Seq2SeqConfig.from_json(REPO / "pipelines" / "configs" / "g2p_cmudict.json").replace(**VARIANTS[name])
     model = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
     compile_trainer(model.trainer, jit_compile=jit)
-    rng = np.random.RandomState(0)
-    lengths = rng.randint(5, LENGTH + 1, BATCH)
-    source = rng.randint(4, SOURCE_VOCAB, (BATCH, LENGTH)).astype("int32")
-    source[np.arange(LENGTH)[None] >= lengths[:, None]] = 0
-    inputs = (source, rng.randint(4, TARGET_VOCAB, (BATCH, LENGTH)).astype("int32"))
-    targets = rng.randint(4, TARGET_VOCAB, (BATCH, LENGTH)).astype("int32")
-    batches = tf.data.Dataset.from_tensors((inputs, targets)).repeat(200)
+    batches = tf.data.Dataset.from_tensors(fixed_batch()).repeat(200)
     model.trainer.fit(batches.take(5), verbose=0)
     milliseconds = []
     for _ in range(3):

@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from inference_vs_peers import _peer  # noqa: E402
+from inference_vs_peers import _peer, halt_poll_setting  # noqa: E402
 
 
-def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int, jit: str) -> tuple[float, float]:
-    """-> (steady target tokens/s, busy cores: CPU time over wall time of epochs 2..N)."""
+def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int, epochs: int, jit: str) -> tuple[float, float, float]:
+    """-> (steady target tokens/s, busy cores: CPU time over wall time of epochs 2..N, first epoch's seconds)."""
     import keras
 
     from keras_s2s.config import Seq2SeqConfig
@@ -71,9 +71,9 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
             self.epoch_seconds.append(time.process_time() - self._started)
 
     cpu = CpuClock()
-    model.trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[throughput, cpu])
+    model.trainer.fit(batches, epochs=epochs, verbose=0, shuffle=False, callbacks=[throughput, cpu])
     steady_wall, steady_cpu = throughput.epoch_seconds[1:], cpu.epoch_seconds[1:]
-    return target_tokens / statistics.median(steady_wall), sum(steady_cpu) / sum(steady_wall)
+    return target_tokens / statistics.median(steady_wall), sum(steady_cpu) / sum(steady_wall), throughput.epoch_seconds[0]
 
 
 def main() -> None:
@@ -112,14 +112,16 @@ def main() -> None:
         result = _peer(*torch_call)
         torch_rates.append(result["tokens_per_second"])
         torch_busy.append(result["busy_cores"])
-        print(f"  round {number}: PyTorch {torch_rates[-1]:,.0f} tokens/s, {torch_busy[-1]:.1f} busy cores", file=sys.stderr)
+        print(f"  round {number}: PyTorch {torch_rates[-1]:,.0f} tokens/s, {torch_busy[-1]:.1f} busy cores, "
+              f"first epoch {result['epoch_seconds'][0]:.1f} s", file=sys.stderr)
 
     for round_index in range(args.rounds):
         torch_round(round_index + 1)
-        rate, busy = _ours(args.run_dir, config_path, train_file, target_tokens, args.epochs, args.jit)
+        rate, busy, first_epoch = _ours(args.run_dir, config_path, train_file, target_tokens, args.epochs, args.jit)
         our_rates.append(rate)
         our_busy.append(busy)
-        print(f"  round {round_index + 1}: keras-s2s {rate:,.0f} tokens/s, {busy:.1f} busy cores", file=sys.stderr)
+        print(f"  round {round_index + 1}: keras-s2s {rate:,.0f} tokens/s, {busy:.1f} busy cores, "
+              f"first epoch {first_epoch:.1f} s", file=sys.stderr)
     torch_round(args.rounds + 1)
 
     def cell(rates: list[float]) -> str:
@@ -135,6 +137,7 @@ def main() -> None:
     busy = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
     print(f"\nBusy cores per run, in order (CPU time / wall time of epochs 2..N; 2 threads: ~2 when both vCPUs "
           f"work, ~1 in the VM's slow state): keras-s2s {busy(our_busy)}; PyTorch {busy(torch_busy)}.")
+    print(f"Guest halt polling: {halt_poll_setting()}.")
 
 
 if __name__ == "__main__":

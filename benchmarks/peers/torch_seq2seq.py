@@ -11,7 +11,7 @@ decoder outputs (keys = h W_a, padding at -1e9, tanh(W_c [context; h])), Linear 
 vocabulary; dropout where keras-s2s puts it (after the embeddings, before the output layer);
 sources reversed, PAD=0, SOS=2, EOS=3. Training: teacher forcing, masked cross-entropy with the
 config's label smoothing, Adam with its learning rate and clipnorm, its batch size, batches
-bucketed by length (width 4, as ours) and packed sequences for the encoder (oneDNN LSTM).
+bucketed by length (the config's ``bucket_width``, as ours) and packed sequences for the encoder (oneDNN LSTM).
 Decoding: greedy, with weights copied from the trained Keras model (Keras' LSTM gate order
 i, f, c, o equals PyTorch's i, f, g, o), so the outputs can be compared with ours. Prints one
 JSON line with the measurements.
@@ -161,6 +161,7 @@ def train(args) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.get("learning_rate", 2e-3))
     loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=config.get("label_smoothing", 0.0))
     batch_size, clipnorm = config.get("batch_size", 128), config.get("clipnorm", 1.0)
+    width = config.get("bucket_width", 4)  # 0: no buckets, each batch padded to its longest pair
 
     def batches():
         buckets: dict[int, list] = {}
@@ -168,17 +169,18 @@ def train(args) -> dict:
         random.shuffle(order)
         for index in order:
             source, target = pairs[index]
-            key = -(-max(len(source), len(target) + 1) // 4)
+            key = -(-max(len(source), len(target) + 1) // width) if width else 0
             buckets.setdefault(key, []).append(pairs[index])
             if len(buckets[key]) == batch_size:
                 yield buckets.pop(key)
         yield from (bucket for bucket in buckets.values() if bucket)
 
     def tensors(batch):
-        width = -(-max(max(len(s), len(t) + 1) for s, t in batch) // 4) * 4
-        source = torch.zeros(len(batch), width, dtype=torch.long)
-        decoder_input = torch.zeros(len(batch), width, dtype=torch.long)
-        target = torch.zeros(len(batch), width, dtype=torch.long)
+        longest = max(max(len(s), len(t) + 1) for s, t in batch)
+        padded = -(-longest // width) * width if width else longest
+        source = torch.zeros(len(batch), padded, dtype=torch.long)
+        decoder_input = torch.zeros(len(batch), padded, dtype=torch.long)
+        target = torch.zeros(len(batch), padded, dtype=torch.long)
         for row, (s, t) in enumerate(batch):
             source[row, : len(s)] = torch.tensor(s)
             decoder_input[row, : len(t) + 1] = torch.tensor([SOS] + t)
