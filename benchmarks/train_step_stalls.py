@@ -27,7 +27,6 @@ from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
 from train_step_parts import SOURCE_VOCAB, TARGET_VOCAB, fixed_batch  # noqa: E402
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=180)

@@ -11,7 +11,8 @@ decoder outputs (keys = h W_a, padding at -1e9, tanh(W_c [context; h])), Linear 
 vocabulary; dropout where keras-s2s puts it (after the embeddings, before the output layer);
 sources reversed, PAD=0, SOS=2, EOS=3. Training: teacher forcing, masked cross-entropy with the
 config's label smoothing, Adam with its learning rate and clipnorm, its batch size, batches
-bucketed by length (the config's ``bucket_width``, as ours) and packed sequences for the encoder (oneDNN LSTM).
+bucketed by length (the config's ``bucket_width``, as ours) and packed sequences for the
+encoder (oneDNN LSTM).
 Decoding: greedy, with weights copied from the trained Keras model (Keras' LSTM gate order
 i, f, c, o equals PyTorch's i, f, g, o), so the outputs can be compared with ours. Prints one
 JSON line with the measurements.
