@@ -31,6 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=180)
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error(f"--steps must be at least 2 (a median and percentiles of step times), got {args.steps}")
     import_tensorflow_quietly()
     import keras
     import numpy as np
