@@ -85,6 +85,13 @@ BEST_VARIANTS = {
         {"num_layers": 1, "epochs": 25},
         BEST_NO_STRESS_CONFIG,
     ),
+    # The shipped 2-layer config with its final model averaged over the last 6 epochs
+    # (checkpoint averaging); --budget-minutes 60.
+    "best-no-stress-avg6": (
+        "g2p_cmudict_best.json, final model = mean of the last 6 epochs' weights",
+        {"average_last_epochs": 6},
+        BEST_NO_STRESS_CONFIG,
+    ),
     # The same with two layers in the encoder and the decoder (published G2P encoders are
     # deeper; width did not help, table above); --budget-minutes 60.
     "best-2layer-no-stress-ls": (

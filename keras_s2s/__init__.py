@@ -53,6 +53,8 @@ _PUBLIC = {
     "compile_trainer": "keras_s2s.training",
     "training_callbacks": "keras_s2s.training",
     "ThroughputLogger": "keras_s2s.training",
+    "EpochWeights": "keras_s2s.averaging",
+    "average_epoch_weights": "keras_s2s.averaging",
     "MaskedSparseCrossEntropy": "keras_s2s.losses",
     "MaskedTokenAccuracy": "keras_s2s.losses",
     "export_run": "keras_s2s.export",

@@ -102,6 +102,10 @@ class Seq2SeqConfig:
     """``linear``: the learning rate falls linearly over ``epochs``, epoch e (from 0) training at
     ``learning_rate * (epochs - e) / epochs``, so a fixed budget of epochs ends at a small step
     size (budgeted training, Li et al. 2020). ``none``: constant (unless ``reduce_lr_patience``)."""
+    average_last_epochs: Optional[int] = None
+    """The final model averages the weights of the last this many epochs (checkpoint averaging,
+    as in OpenNMT's ``average_checkpoints``) instead of taking the epoch with the best val_loss.
+    Needs at least 2; the run keeps those epochs' weights in ``checkpoints/``. None: best epoch."""
     max_train_minutes: Optional[float] = None
     """Wall-clock budget: training stops after the epoch whose successor would end past it
     (the best epoch's weights are kept as always). None: only ``epochs`` and early stopping."""
@@ -223,6 +227,7 @@ _RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
     "label_smoothing": (0.0, 0.5),
     "early_stopping_patience": (1, None),
     "max_train_minutes": (0.01, None),
+    "average_last_epochs": (2, None),
     "reduce_lr_patience": (1, None),
     "bucket_width": (0, None),
     "shuffle_buffer": (1, None),

@@ -7,11 +7,12 @@
       data/                 the split TSV files the run trained on (built-in datasets, holdout)
       data_report.json      per split: lines, blank, malformed (skipped), too long, kept
       checkpoints/best.weights.h5   weights of the epoch with the best validation loss
+      checkpoints/epoch-NNNN.npz    with average_last_epochs: the last epochs' weights (keras_s2s.averaging)
       history.csv           per-epoch loss / token_accuracy / val_* (keras CSVLogger)
       learning_curves.png   loss and token accuracy per epoch, training and validation
       tensorboard/          TensorBoard event files (tensorboard --logdir RUN_DIR/tensorboard)
       training_summary.json epochs, best epoch, wall time, target tokens per second
-      model.keras           the final trainer (best weights); load_trained_model reads it back
+      model.keras           the final trainer (best weights, or the average); load_trained_model reads it back
       run_state.json        the requested config, data file digests and the stage (training,
                             fit_done, finished): what `train --resume` checks and continues
       backup/               the run after its last completed epoch (while training; see keras_s2s.resume)

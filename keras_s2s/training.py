@@ -19,12 +19,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Callable, Optional, TextIO
 
 import keras
 import tensorflow as tf
 
 from keras_s2s import distribute
+from keras_s2s.averaging import EpochWeights, average_epoch_weights
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
 from keras_s2s.datasets.resolve import dataset_files
@@ -113,7 +114,10 @@ def _train(
         backup = latest_backup(run.backup_dir)
     else:
         print(f"[resume] {run.path}: training had ended; saving the final model", file=log)
-    summary = _save_final_model(model.trainer, run, backup, started, log=log)
+    summary = _save_final_model(
+        model.trainer, run, backup, started, log=log,
+        validation_batches=lambda: _batches(config, "validation", source_vocab, target_vocab, strategy),
+    )
     state.stage = "finished"
     state.save(run.run_state)
     remove_backups(run.backup_dir)
@@ -206,16 +210,8 @@ def _fit(
         if backup.stop_training or backup.epochs_completed >= config.epochs:
             return
 
-    # tf.data: ((source_ids, decoder_input_ids), target_ids), length-bucketed batches.
-    source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
-    target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
-    batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
-    train_batches = teacher_forcing_dataset(
-        config.train_file, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
-    )
-    validation_batches = teacher_forcing_dataset(config.validation_file, source, target, **batching)
-    if strategy is not None:
-        train_batches, validation_batches = map(distribute.shard_by_data, (train_batches, validation_batches))
+    train_batches = _batches(config, "train", source_vocab, target_vocab, strategy)
+    validation_batches = _batches(config, "validation", source_vocab, target_vocab, strategy)
 
     throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=(
         config.max_train_minutes * 60 if config.max_train_minutes is not None else None
@@ -232,6 +228,8 @@ def _fit(
     )]
     if distribute.is_multi_worker(strategy):
         callbacks.append(distribute.StopTogether(strategy))
+    if config.average_last_epochs is not None:
+        callbacks.append(EpochWeights(run.checkpoint.parent, keep=config.average_last_epochs))
     callbacks.append(EpochBackup(
         run.backup_dir, checkpoint_path=run.checkpoint, history_path=run.history,
         named_callbacks={type(callback).__name__: callback for callback in callbacks}, restore=backup,
@@ -244,15 +242,44 @@ def _fit(
     )
 
 
+def _batches(
+    config: Seq2SeqConfig,
+    split: str,
+    source_vocab: Vocabulary,
+    target_vocab: Vocabulary,
+    strategy: Optional[tf.distribute.Strategy],
+) -> tf.data.Dataset:
+    """tf.data teacher-forcing batches of ``split`` ("train": shuffled every epoch, or
+    "validation"): ((source_ids, decoder_input_ids), target_ids), length-bucketed."""
+    source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
+    target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
+    batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
+    if split == "train":
+        batches = teacher_forcing_dataset(
+            config.train_file, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
+        )
+    else:
+        batches = teacher_forcing_dataset(config.validation_file, source, target, **batching)
+    return distribute.shard_by_data(batches) if strategy is not None else batches
+
+
 def _train_target_tokens(run: RunDir) -> int:
     """Target tokens per training epoch (EOS included), from the run's data report."""
     return json.loads(run.data_report.read_text(encoding="utf-8"))["reports"]["train"]["target_tokens"]
 
 
 def _save_final_model(
-    trainer: keras.Model, run: RunDir, backup: Optional[Backup], started: float, *, log: TextIO
+    trainer: keras.Model,
+    run: RunDir,
+    backup: Optional[Backup],
+    started: float,
+    *,
+    log: TextIO,
+    validation_batches: Callable[[], tf.data.Dataset],
 ) -> dict:
-    """Keeps the best epoch's weights as model.keras, plots the history, writes the summary."""
+    """Keeps the best epoch's weights (or, with ``average_last_epochs``, the mean of the last
+    epochs' weights, scored on ``validation_batches()``) as model.keras, plots the history,
+    writes the summary."""
     history = read_history(run.history)
     if not run.checkpoint.is_file():
         raise KerasS2SError(
@@ -260,7 +287,23 @@ def _save_final_model(
             f"so no checkpoint was saved in {run.checkpoint.parent}; lower learning_rate "
             f"(now {run.load_config().learning_rate}) or set clipnorm"
         )
-    trainer.load_weights(run.checkpoint)
+    average_last_epochs = run.load_config().average_last_epochs
+    averaged: dict = {}
+    if average_last_epochs is None:
+        trainer.load_weights(run.checkpoint)
+    else:
+        epochs = list(range(max(len(history) - average_last_epochs, 0) + 1, len(history) + 1))
+        average_epoch_weights(trainer, run.checkpoint.parent, epochs)
+        scores = trainer.evaluate(validation_batches(), verbose=0, return_dict=True)
+        averaged = {
+            "averaged_epochs": epochs,
+            "averaged_val_loss": float(scores["loss"]),
+            "averaged_val_token_accuracy": float(scores["token_accuracy"]),
+        }
+        print(
+            f"[average] epochs {epochs[0]}-{epochs[-1]}: val_loss {averaged['averaged_val_loss']:.4f}, "
+            f"val_token_accuracy {averaged['averaged_val_token_accuracy']:.4f}", file=log,
+        )
     save_model_atomically(trainer, run.model)
     plot_learning_curves(run.history, run.learning_curves)
     val_losses = [row["val_loss"] if math.isfinite(row["val_loss"]) else math.inf for row in history]
@@ -279,6 +322,7 @@ def _save_final_model(
         "best_val_token_accuracy": history[best_epoch]["val_token_accuracy"],
         "train_target_tokens_per_epoch": target_tokens,
         "target_tokens_per_second": target_tokens / statistics.median(steady),
+        **averaged,
         "epoch_seconds": epoch_seconds,
         "wall_seconds": time.perf_counter() - started,
     }

@@ -1,14 +1,19 @@
-"""Training options that change when model.fit stops or how fast it learns: the wall-clock
-budget (max_train_minutes), learning-rate halving on a val_loss plateau (reduce_lr_patience)
-and linear learning-rate decay over the epochs (learning_rate_decay)."""
+"""Training options that change when model.fit stops, how fast it learns or which weights it
+keeps: the wall-clock budget (max_train_minutes), learning-rate halving on a val_loss plateau
+(reduce_lr_patience), linear learning-rate decay over the epochs (learning_rate_decay) and
+checkpoint averaging (average_last_epochs)."""
 
 import csv
 import json
 
+import keras
+import numpy as np
 import pytest
 
 from conftest import TOY_CONFIG
-from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.averaging import average_epoch_weights, epoch_weights_path, saved_epochs
+from keras_s2s.config import ConfigError, Seq2SeqConfig
+from keras_s2s.errors import KerasS2SError
 from keras_s2s.training import train_model
 
 pytestmark = pytest.mark.slow
@@ -47,3 +52,50 @@ def test_linear_decay_lowers_the_learning_rate_every_epoch_to_a_small_last_step(
     with open(tmp_path / "run" / "history.csv", newline="") as handle:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
     assert rates == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+
+
+def saved_weights(path) -> list[np.ndarray]:
+    with np.load(path) as saved:
+        return [saved[f"arr_{index}"] for index in range(len(saved.files))]
+
+
+def test_checkpoint_averaging_saves_the_mean_of_the_last_epochs_weights_as_the_final_model(tmp_path):
+    config = toy_config(epochs=4, average_last_epochs=3, early_stopping_patience=None)
+    summary = train_model(config, tmp_path / "run", verbose=0)
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert saved_epochs(checkpoints) == [2, 3, 4]  # epoch 1's file was dropped after epoch 4
+    per_epoch = [saved_weights(epoch_weights_path(checkpoints, epoch)) for epoch in (2, 3, 4)]
+    final = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False).get_weights()
+    for index, weight in enumerate(final):
+        np.testing.assert_allclose(weight, np.mean([epoch[index] for epoch in per_epoch], axis=0), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(final[0], per_epoch[-1][0])  # not simply the last epoch
+    assert summary["averaged_epochs"] == [2, 3, 4]
+    assert np.isfinite(summary["averaged_val_loss"]) and 0 <= summary["averaged_val_token_accuracy"] <= 1
+    saved = json.loads((tmp_path / "run" / "training_summary.json").read_text())
+    assert saved["averaged_val_loss"] == summary["averaged_val_loss"]
+
+
+def test_checkpoint_averaging_over_more_epochs_than_ran_averages_every_epoch(tmp_path):
+    summary = train_model(toy_config(epochs=2, average_last_epochs=5), tmp_path / "run", verbose=0)
+    assert summary["averaged_epochs"] == [1, 2]
+
+
+def test_without_checkpoint_averaging_the_final_model_is_the_best_epoch_and_no_epoch_files_are_kept(tmp_path):
+    summary = train_model(toy_config(epochs=2), tmp_path / "run", verbose=0)
+    assert "averaged_epochs" not in summary
+    assert saved_epochs(tmp_path / "run" / "checkpoints") == []
+
+
+def test_averaging_needs_at_least_two_epochs():
+    with pytest.raises(ConfigError, match="average_last_epochs"):
+        toy_config(average_last_epochs=1)
+
+
+def test_a_missing_or_foreign_epoch_file_is_named_in_the_error(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(KerasS2SError, match="epoch 7 are missing.*epoch-0007.npz"):
+        average_epoch_weights(model, tmp_path, [7])
+    np.savez(epoch_weights_path(tmp_path, 1), np.zeros((4, 2)), np.zeros(2))
+    with pytest.raises(KerasS2SError, match="epoch-0001.npz holds 2 arrays that do not match"):
+        average_epoch_weights(model, tmp_path, [1])
