@@ -330,7 +330,8 @@ def _save_final_model(
     print(
         f"[done] best epoch {summary['best_epoch']}/{summary['epochs_run']}: val_loss {summary['best_val_loss']:.4f}, "
         f"val_token_accuracy {summary['best_val_token_accuracy']:.4f}; "
-        f"{summary['target_tokens_per_second']:,.0f} target tokens/s; {summary['wall_seconds']:.0f} s -> {run.path}",
+        + (f"saved the average of epochs {averaged['averaged_epochs'][0]}-{averaged['averaged_epochs'][-1]}; " if averaged else "")
+        + f"{summary['target_tokens_per_second']:,.0f} target tokens/s; {summary['wall_seconds']:.0f} s -> {run.path}",
         file=log,
     )
     return summary

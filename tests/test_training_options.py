@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import TOY_CONFIG
-from keras_s2s.averaging import average_epoch_weights, epoch_weights_path, saved_epochs
+from keras_s2s.averaging import EpochWeights, average_epoch_weights, epoch_weights_path, saved_epochs
 from keras_s2s.config import ConfigError, Seq2SeqConfig
 from keras_s2s.errors import KerasS2SError
 from keras_s2s.training import train_model
@@ -99,3 +99,16 @@ def test_a_missing_or_foreign_epoch_file_is_named_in_the_error(tmp_path):
     np.savez(epoch_weights_path(tmp_path, 1), np.zeros((4, 2)), np.zeros(2))
     with pytest.raises(KerasS2SError, match="epoch-0001.npz holds 2 arrays that do not match"):
         average_epoch_weights(model, tmp_path, [1])
+
+
+def test_epoch_weights_keep_the_last_epochs_and_a_resumed_epoch_drops_the_files_after_it(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    keeper = EpochWeights(tmp_path, keep=3)
+    keeper.set_model(model)
+    for epoch in range(5):  # Keras counts epochs from 0; the files from 1
+        keeper.on_epoch_end(epoch)
+    assert saved_epochs(tmp_path) == [3, 4, 5]
+    keeper.on_epoch_end(2)  # a run resumed after epoch 2 trains epoch 3 again: 4 and 5 are stale
+    assert saved_epochs(tmp_path) == [3]
+    keeper.on_epoch_end(3)
+    assert saved_epochs(tmp_path) == [3, 4]
