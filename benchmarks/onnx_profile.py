@@ -38,14 +38,14 @@ def main() -> None:
     import onnxruntime as ort
 
     from keras_s2s.runtime import load_translator
-    from keras_s2s.runtime.onnx_backend import SMALL_BATCH, session_options
+    from keras_s2s.runtime.onnx_backend import session_options
 
     translator = load_translator(args.export_dir, "onnx")
     words = first_test_words(args.run_dir, args.words)
     token_lists = sorted((translator.source.spec.tokenize(word) for word in words), key=len)
     batches = [translator.source.to_ids(token_lists[i : i + args.batch]) for i in range(0, len(token_lists), args.batch)]
 
-    options = session_options(1 if args.batch <= SMALL_BATCH else None, spinning=True)  # as the runtime loads it
+    options = session_options(spinning=True)  # as the runtime loads the greedy graph
     options.enable_profiling = True
     options.profile_file_prefix = str(Path("/tmp") / "keras_s2s_onnx_profile")
     session = ort.InferenceSession(str(args.export_dir / "onnx" / "greedy.onnx"), options, providers=["CPUExecutionProvider"])

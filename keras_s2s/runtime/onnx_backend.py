@@ -16,7 +16,8 @@ def session_options(threads: Optional[int] = None, *, spinning: bool = False) ->
     their many small runs (the beam's bookkeeping), and spinning threads take its core
     (beam 5 at batch 64: 26% slower). The whole-decode graph (greedy) runs once per batch
     and is a long chain of small ops, where a sleeping thread pool pays a wake-up at each
-    one: spinning made it 17-25% faster at batches 64 and 256 (benchmarks/RESULTS.md, "late")."""
+    one: spinning made it 17-25% faster at batches 64 and 256 (benchmarks/RESULTS.md, "late"),
+    and with it two threads beat one at every batch size (RESULTS.md, "small batches")."""
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
@@ -27,9 +28,12 @@ def session_options(threads: Optional[int] = None, *, spinning: bool = False) ->
 
 
 SMALL_BATCH = 8
-"""Batches up to this size run on single-threaded sessions (when no thread count is given):
-a batch-1 decode is a chain of tiny ops, where a second thread only adds synchronization
-(measured: 1.3x faster on one thread; at batch 256 two threads are 1.5x faster)."""
+"""Batches up to this size run the step-by-step graphs (encoder, decoder step) on
+single-threaded sessions (when no thread count is given): a batch-1 step is a handful of tiny
+ops, where a second, sleeping thread only adds wake-ups (measured: 1.3x faster on one thread;
+at batch 256 two threads are 1.5x faster). The greedy graph's spinning session serves every
+batch size: at batch 1 its two threads were 7% (plain) and 30% (attention) faster than one,
+at batch 8 51-60% (RESULTS.md, "small batches")."""
 
 
 class OnnxBackend:
@@ -54,7 +58,7 @@ class OnnxBackend:
         return session, [output.name for output in session.get_outputs()]
 
     def _run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        small = self._threads is None and len(next(iter(feeds.values()))) <= SMALL_BATCH
+        small = graph != "greedy" and self._threads is None and len(next(iter(feeds.values()))) <= SMALL_BATCH
         if (graph, small) not in self._sessions:
             self._sessions[graph, small] = self._load(graph, 1)
         session, names = self._sessions[graph, small]
