@@ -92,6 +92,14 @@ BEST_VARIANTS = {
         {"average_last_epochs": 6},
         BEST_NO_STRESS_CONFIG,
     ),
+    # Three layers, each bidirectional layer's outputs summed (encoder_merge "sum": the layers
+    # above the first and the attention read [B, S, 256] instead of 512), decayed over the
+    # 10 epochs that fit 60 minutes on the 2026-12-04 AVX-512 VM; --budget-minutes 60.
+    "best-no-stress-3layer-summed": (
+        "g2p_cmudict_best.json with 3 layers, bidirectional outputs summed, linear decay over 10 epochs",
+        {"num_layers": 3, "encoder_merge": "sum", "epochs": 10},
+        BEST_NO_STRESS_CONFIG,
+    ),
     # The same with two layers in the encoder and the decoder (published G2P encoders are
     # deeper; width did not help, table above); --budget-minutes 60.
     "best-2layer-no-stress-ls": (

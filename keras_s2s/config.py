@@ -22,6 +22,7 @@ from keras_s2s.tokenization import TextSpec
 
 Cell = Literal["lstm", "gru", "rnn"]
 Bridge = Literal["dense", "sum"]
+EncoderMerge = Literal["concat", "sum"]
 Attention = Literal["none", "bahdanau", "luong"]
 AttentionScore = Literal["general", "dot"]
 Tokenizer = Literal["char", "word"]
@@ -79,6 +80,10 @@ class Seq2SeqConfig:
     bridge: Bridge = "dense"
     """Bidirectional only. ``dense``: concat(forward, backward) -> Dense(hidden_size) (tanh
     for hidden states, linear for LSTM cell states); ``sum``: forward + backward, no weights."""
+    encoder_merge: EncoderMerge = "concat"
+    """Bidirectional only: how a layer's forward and backward output sequences combine into what
+    the next layer (and attention, as the memory) reads. ``concat``: [B, S, 2 x hidden_size];
+    ``sum``: [B, S, hidden_size], so every layer above the first and the attention cost less."""
     attention: Attention = "none"
     """``none``: the 2014 fixed context. ``bahdanau``: additive attention inside the decoder
     recurrence (the context feeds the cell input). ``luong``: multiplicative attention over
@@ -135,11 +140,12 @@ class Seq2SeqConfig:
                 "config field 'train_file': required when dataset is 'tsv' "
                 "(a source<TAB>target file), got None"
             )
-        if self.attention == "luong" and self.attention_score == "dot" and self.bidirectional:
+        if self.attention == "luong" and self.attention_score == "dot" and self.bidirectional \
+                and self.encoder_merge == "concat":
             raise ConfigError(
                 "config field 'attention_score': 'dot' needs the encoder memory to be as wide as the "
                 f"decoder state, but a bidirectional encoder's memory is 2 x hidden_size = {2 * self.hidden_size}; "
-                "use 'general' (a learned projection) or set 'bidirectional' to false"
+                "use 'general' (a learned projection), encoder_merge 'sum', or set 'bidirectional' to false"
             )
         if self.learning_rate_decay != "none" and self.reduce_lr_patience is not None:
             raise ConfigError(

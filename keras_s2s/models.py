@@ -332,7 +332,7 @@ def build_encoder(
         if not config.bidirectional:
             x, *final_states = rnn(x)
         else:
-            x, *both = keras.layers.Bidirectional(rnn, name=f"bidirectional_{layer}")(x)
+            x, *both = keras.layers.Bidirectional(rnn, merge_mode=config.encoder_merge, name=f"bidirectional_{layer}")(x)
             half = len(both) // 2
             final_states = [
                 _bridge(config, kind, layer, forward, backward)
@@ -359,7 +359,7 @@ def _bridge(config: Seq2SeqConfig, kind: str, layer: int, forward, backward):
 
 def memory_width(config: Seq2SeqConfig) -> int:
     """Width M of the encoder memory: one RNN's outputs, or both directions concatenated."""
-    return config.hidden_size * (2 if config.bidirectional else 1)
+    return config.hidden_size * (2 if config.bidirectional and config.encoder_merge == "concat" else 1)
 
 
 def build_decoder(

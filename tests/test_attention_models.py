@@ -26,6 +26,9 @@ ATTENTION_CONFIGS = {
     "uni-luong-dot": dict(attention="luong", attention_score="dot"),
     "bahdanau-gru-2layer": dict(attention="bahdanau", cell="gru", num_layers=2),
     "bi-luong-rnn-2layer-sum": dict(bidirectional=True, attention="luong", cell="rnn", num_layers=2, bridge="sum"),
+    "bi-luong-dot-2layer-summed-outputs": dict(
+        bidirectional=True, attention="luong", attention_score="dot", num_layers=2, encoder_merge="sum"
+    ),
 }
 BIDIRECTIONAL_CONFIGS = {
     f"{cell}-{layers}layer-{bridge}": dict(bidirectional=True, cell=cell, num_layers=layers, bridge=bridge)
@@ -164,6 +167,14 @@ def test_attention_models_train_under_xla(name):
 def test_luong_dot_with_a_bidirectional_encoder_is_rejected_naming_the_field():
     with pytest.raises(ConfigError, match="attention_score.*'dot'.*2 x hidden_size"):
         model_config(bidirectional=True, attention="luong", attention_score="dot")
+
+
+def test_summed_bidirectional_outputs_make_a_memory_as_wide_as_one_direction():
+    concat = build(dict(bidirectional=True, attention="luong", num_layers=2))
+    summed = build(dict(bidirectional=True, attention="luong", num_layers=2, encoder_merge="sum"))
+    assert concat.encoder({SOURCE_IDS: SOURCE})[MEMORY].shape[-1] == 2 * HIDDEN
+    assert summed.encoder({SOURCE_IDS: SOURCE})[MEMORY].shape[-1] == HIDDEN
+    assert summed.trainer.count_params() < concat.trainer.count_params()  # layer 2 and attention read H, not 2H
 
 
 # --- bidirectional encoder -------------------------------------------------------------------
