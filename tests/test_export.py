@@ -38,6 +38,9 @@ EXPORT_CASES = {
     "bi-lstm-bahdanau": ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"}),
     "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),
     "bi-gru-2layer-luong": ("gru", 2, {"bidirectional": True, "attention": "luong"}),
+    "bi-lstm-2layer-luong-dot-summed": (
+        "lstm", 2, {"bidirectional": True, "attention": "luong", "attention_score": "dot", "encoder_merge": "sum"},
+    ),
 }
 
 
