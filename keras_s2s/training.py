@@ -116,7 +116,7 @@ def _train(
         print(f"[resume] {run.path}: training had ended; saving the final model", file=log)
     summary = _save_final_model(
         model.trainer, run, backup, started, log=log,
-        validation_batches=lambda: _batches(config, "validation", source_vocab, target_vocab, strategy),
+        validation_batches=lambda: _batches(config, config.validation_file, source_vocab, target_vocab, strategy),
     )
     state.stage = "finished"
     state.save(run.run_state)
@@ -210,8 +210,8 @@ def _fit(
         if backup.stop_training or backup.epochs_completed >= config.epochs:
             return
 
-    train_batches = _batches(config, "train", source_vocab, target_vocab, strategy)
-    validation_batches = _batches(config, "validation", source_vocab, target_vocab, strategy)
+    train_batches = _batches(config, config.train_file, source_vocab, target_vocab, strategy, shuffle=True)
+    validation_batches = _batches(config, config.validation_file, source_vocab, target_vocab, strategy)
 
     throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=(
         config.max_train_minutes * 60 if config.max_train_minutes is not None else None
@@ -244,22 +244,22 @@ def _fit(
 
 def _batches(
     config: Seq2SeqConfig,
-    split: str,
+    path: str,
     source_vocab: Vocabulary,
     target_vocab: Vocabulary,
     strategy: Optional[tf.distribute.Strategy],
+    *,
+    shuffle: bool = False,
 ) -> tf.data.Dataset:
-    """tf.data teacher-forcing batches of ``split`` ("train": shuffled every epoch, or
-    "validation"): ((source_ids, decoder_input_ids), target_ids), length-bucketed."""
+    """tf.data teacher-forcing batches of the TSV ``path``: ((source_ids, decoder_input_ids),
+    target_ids), length-bucketed; ``shuffle``: reshuffled every epoch (seeded)."""
     source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
-    batching = dict(batch_size=config.batch_size, bucket_width=config.bucket_width, length_policy=config.length_policy)
-    if split == "train":
-        batches = teacher_forcing_dataset(
-            config.train_file, source, target, shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, **batching
-        )
-    else:
-        batches = teacher_forcing_dataset(config.validation_file, source, target, **batching)
+    shuffling = dict(shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer) if shuffle else {}
+    batches = teacher_forcing_dataset(
+        path, source, target, batch_size=config.batch_size, bucket_width=config.bucket_width,
+        length_policy=config.length_policy, **shuffling,
+    )
     return distribute.shard_by_data(batches) if strategy is not None else batches
 
 
