@@ -177,6 +177,10 @@ FRESH_PROCESS_CASES = ("lstm-1layer", "rnn-2layer", "bi-lstm-bahdanau", "bi-gru-
 
 
 def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_case):
+    """What TF Serving does: load each SavedModel with TensorFlow alone and call its
+    signatures, the greedy graph's XLA-compiled one too, on a right-padded batch."""
+    from keras_s2s.export.greedy import COMPILED_GREEDY_SIGNATURE
+
     # Every case in one process: one TensorFlow import instead of one per case.
     exports = {name: export_case(name) for name in FRESH_PROCESS_CASES}
     graphs = []
@@ -198,7 +202,9 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
             states = encoder.signatures["serving_default"](source_ids=source_ids)
             outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
             decoded = greedy.signatures["serving_default"](source_ids=source_ids)
-            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs, **decoded}}.items()}}))
+            compiled = greedy.signatures["{COMPILED_GREEDY_SIGNATURE}"](source_ids=source_ids)
+            compiled = {{"compiled_" + name: value for name, value in compiled.items()}}
+            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs, **decoded, **compiled}}.items()}}))
         """
     )
     done = subprocess.run([sys.executable, "-c", script, json.dumps(graphs)], capture_output=True, text=True, timeout=600)
@@ -218,8 +224,9 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
             if carry.update_from is not None:
                 np.testing.assert_allclose(served[carry.update_from], next_state[carry.input], atol=ATOL, err_msg=name)
         greedy = keras_translator.decode_ids(np.array([[5, 6, 7], [8, 0, 0]], np.int32), Greedy())
-        assert [list(ids[:n]) for ids, n in zip(served["output_ids"], served["output_lengths"])] == [
-            list(row[0].ids) for row in greedy], name
+        for prefix in ("", "compiled_"):  # serving_default, and the XLA-compiled signature
+            assert [list(ids[:n]) for ids, n in zip(served[prefix + "output_ids"], served[prefix + "output_lengths"])] == [
+                list(row[0].ids) for row in greedy], (name, prefix)
 
 
 def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy):
@@ -496,6 +503,7 @@ def test_export_layout_metadata_and_checksums(exported_one):
     assert [t["name"] for t in metadata["graphs"]["greedy"]["inputs"]] == ["source_ids"]
     assert {t["name"] for t in metadata["graphs"]["greedy"]["outputs"]} == {
         "output_ids", "output_lengths", "log_prob", "finished"}
+    assert metadata["graphs"]["greedy"]["compiled_signature_name"] == "greedy_xla"  # beside serving_default
     for graph in ("encoder", "decoder", "greedy"):
         info = metadata["graphs"][graph]
         assert (export_dir / info["savedmodel"] / "saved_model.pb").is_file()

@@ -104,7 +104,7 @@ def export_models(
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
     from keras_s2s.export.graphs import greedy_serving_function, translate_serving_function
-    from keras_s2s.export.greedy import greedy_signature
+    from keras_s2s.export.greedy import COMPILED_GREEDY_SIGNATURE, greedy_signature
     from keras_s2s.export.translate import TextTables, translate_signature
     from keras_s2s.export.warmup import write_warmup_requests
     from keras_s2s.export.onnx import write_encoder_onnx, write_greedy_onnx, write_onnx
@@ -125,10 +125,17 @@ def export_models(
         clock = time.perf_counter()
         write_savedmodel(encoder, signatures.encoder, staging.savedmodel_dir("encoder", version))
         write_savedmodel(decoder, signatures.decoder, staging.savedmodel_dir("decoder", version))
-        greedy_function = greedy_serving_function(
-            encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length, check_inputs=True
+        greedy_functions = {
+            compiled: greedy_serving_function(
+                encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length,
+                check_inputs=True, compile_small_batches=compiled,
+            )
+            for compiled in (False, True)
+        }
+        write_function_savedmodel(
+            [encoder, step_decoder], greedy_functions[False], staging.savedmodel_dir("greedy", version),
+            {COMPILED_GREEDY_SIGNATURE: greedy_functions[True]},
         )
-        write_function_savedmodel([encoder, step_decoder], greedy_function, staging.savedmodel_dir("greedy", version))
         tables = TextTables(source_vocab, target_vocab)
         translate_function = translate_serving_function(
             encoder, step_decoder, signatures.decoding, tables, config=config, strategy=translate_strategy,
@@ -229,6 +236,10 @@ def _metadata(
     # recurrence: "fused" LSTM ops fed sequence_lens, or tf2onnx's "loop" over the masked graph.
     for graph, recurrence in onnx_recurrences.items():
         graphs[graph]["onnx_recurrence"] = recurrence
+    if "greedy" in graphs:
+        from keras_s2s.export.greedy import COMPILED_GREEDY_SIGNATURE
+
+        graphs["greedy"]["compiled_signature_name"] = COMPILED_GREEDY_SIGNATURE
     files = {
         staging.relative(path): sha256_of(path)
         for path in staging.files_under(staging.path)

@@ -3,6 +3,7 @@
     encoder: {source_ids [?, ?] int32} -> {state_* [?, H] float32}
     decoder: {token_ids [?, ?] int32, state_* [?, H] float32} -> {logits [?, ?, V], next_state_* [?, H]}
     greedy:  {source_ids [?, ?] int32} -> {output_ids [?, ?] int32, output_lengths, log_prob, finished [?]}
+             (the SavedModel also has it as the XLA-compiled signature ``greedy_xla``)
     translate: {text [?] string} -> {output_text [?] string, score, ... (keras_s2s.export.translate)}
 
 The SavedModel version checks its inputs in-graph (a TF Serving client that sends an id
@@ -25,13 +26,18 @@ def serving_function(model, signature: GraphSignature, *, check_inputs: bool) ->
 
 
 def greedy_serving_function(
-    encoder, step_decoder, signature: GraphSignature, decoding: DecodingInterface, max_length: int, *, check_inputs: bool
+    encoder, step_decoder, signature: GraphSignature, decoding: DecodingInterface, max_length: int, *,
+    check_inputs: bool, compile_small_batches: bool = False,
 ) -> tf.types.experimental.GenericFunction:
     """A tf.function ``{source_ids} -> greedy outputs`` (keras_s2s.export.greedy) over an
-    encoder and a one-step decoder (``models.single_step_decoder``)."""
+    encoder and a one-step decoder (``models.single_step_decoder``); ``compile_small_batches``:
+    XLA for batches below ``DROP_FINISHED_MIN_BATCH`` (never for ONNX)."""
     return _serving(
         signature,
-        lambda feeds: greedy_decode(encoder, step_decoder, decoding, feeds[decoding.source_input], max_length),
+        lambda feeds: greedy_decode(
+            encoder, step_decoder, decoding, feeds[decoding.source_input], max_length,
+            compile_small_batches=compile_small_batches,
+        ),
         check_inputs,
     )
 

@@ -22,6 +22,16 @@ From ``DROP_FINISHED_MIN_BATCH`` rows on, each step drops the rows that produced
 batch it carries (their states, attention memory and mask with them): a large batch otherwise
 steps every row as long as its longest output, ~30% wasted row-steps on CMUdict words at batch
 256, while the dropping costs a scatter of each step's outputs and a gather of the kept rows.
+
+With ``compile_small_batches`` the small-batch branch, encoder included, is one XLA-compiled
+function (``jit_compile``): TensorFlow's executor costs ~50 µs per op call on CPU, which is
+most of a batch-1 step, and XLA runs the whole loop as one compiled kernel (the SavedModel's
+``greedy_xla`` signature: ~1.7× the uncompiled signature at batch 1, benchmarks/RESULTS.md).
+XLA compiles once per input shape, so the source is padded to a multiple of
+``COMPILED_SOURCE_LENGTH_MULTIPLE`` steps (the encoder masks the padding) and the steps are
+recorded into arrays of ``max_length`` (the compiled loop still stops at the last EOS). TF
+Serving runs such a signature only with ``--xla_cpu_compilation_enabled``, so it is an extra
+signature beside the uncompiled ``serving_default``, and ONNX export never compiles.
 """
 
 from __future__ import annotations
@@ -35,7 +45,15 @@ DROP_FINISHED_MIN_BATCH = 16
 """Batches of at least this many rows drop finished rows from the decoding loop (measured with
 benchmarks/greedy_drop_finished.py: benchmarks/RESULTS.md, "Decoding: a loop that drops finished rows")."""
 
-assert PAD_ID == 0, "greedy_decode pads output_ids by multiplying with 0"
+COMPILED_GREEDY_SIGNATURE = "greedy_xla"
+"""The greedy SavedModel's signature that compiles small batches with XLA (``serving_default``
+is the same decoding uncompiled: TF Serving runs XLA only with --xla_cpu_compilation_enabled)."""
+
+COMPILED_SOURCE_LENGTH_MULTIPLE = 8
+"""The compiled loop pads source ids to a multiple of this many steps: one XLA compilation per
+batch size and length bucket instead of one per source length."""
+
+assert PAD_ID == 0, "greedy_decode pads output_ids by multiplying with 0, and the compiled loop pads source ids with 0"
 
 
 def greedy_signature(encoder_signature: GraphSignature, decoding: DecodingInterface) -> GraphSignature:
@@ -52,21 +70,43 @@ def greedy_signature(encoder_signature: GraphSignature, decoding: DecodingInterf
     )
 
 
-def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.Tensor, max_length: int) -> dict:
+def greedy_decode(
+    encoder, decoder, decoding: DecodingInterface, source_ids: tf.Tensor, max_length: int,
+    *, compile_small_batches: bool = False,
+) -> dict:
     """source_ids [B, S] int32 -> the greedy outputs (see the module docstring), in-graph.
 
     ``encoder`` and ``decoder`` are callables over dicts of named tensors (Keras models).
     The loop bodies only step and record each step's token and its log-probability; the
     bookkeeping (where each row's EOS is, its length and log-probability) happens once
     after the loop, which keeps the ONNX ``Loop`` body small (every op is a kernel call per
-    step)."""
-    encoded = encoder({decoding.source_input: source_ids}, training=False)
+    step). ``compile_small_batches``: encode and step batches below
+    ``DROP_FINISHED_MIN_BATCH`` rows in one XLA-compiled function (module docstring)."""
     batch = tf.shape(source_ids)[0]
-    ids, log_probs = tf.cond(
-        batch >= DROP_FINISHED_MIN_BATCH,
-        lambda: _steps_dropping_finished_rows(decoder, decoding, encoded, batch, max_length),
-        lambda: _steps_over_all_rows(decoder, decoding, encoded, batch, max_length),
-    )
+    if compile_small_batches:
+        compiled = tf.function(
+            lambda padded_ids: _encode_and_step_all_rows(encoder, decoder, decoding, padded_ids, max_length),
+            jit_compile=True,
+        )
+
+        def compiled_steps():
+            length = tf.shape(source_ids)[1]
+            padding = (COMPILED_SOURCE_LENGTH_MULTIPLE - length % COMPILED_SOURCE_LENGTH_MULTIPLE) % COMPILED_SOURCE_LENGTH_MULTIPLE
+            steps, ids, log_probs = compiled(tf.pad(source_ids, [[0, 0], [0, padding]]))
+            return ids[:steps], log_probs[:steps]
+
+        ids, log_probs = tf.cond(
+            batch >= DROP_FINISHED_MIN_BATCH,
+            lambda: _steps_dropping_finished_rows(decoder, decoding, _encode(encoder, decoding, source_ids), batch, max_length),
+            compiled_steps,
+        )
+    else:
+        encoded = _encode(encoder, decoding, source_ids)
+        ids, log_probs = tf.cond(
+            batch >= DROP_FINISHED_MIN_BATCH,
+            lambda: _steps_dropping_finished_rows(decoder, decoding, encoded, batch, max_length),
+            lambda: _steps_over_all_rows(decoder, decoding, encoded, batch, max_length)[1:],
+        )
     # Bookkeeping on the [L, B] stacks, in few ops (each is a kernel call per request).
     is_eos = tf.cast(tf.equal(ids, EOS_ID), tf.int32)
     eos_so_far = tf.cumsum(is_eos, axis=0)  # EOS among steps 0..t
@@ -78,6 +118,17 @@ def greedy_decode(encoder, decoder, decoding: DecodingInterface, source_ids: tf.
         LOG_PROB: tf.reduce_sum(log_probs * counted, axis=0),
         FINISHED: tf.greater(tf.reduce_max(is_eos, axis=0), 0),
     }
+
+
+def _encode(encoder, decoding: DecodingInterface, source_ids) -> dict:
+    return encoder({decoding.source_input: source_ids}, training=False)
+
+
+def _encode_and_step_all_rows(encoder, decoder, decoding: DecodingInterface, source_ids, max_length: int):
+    """The compiled small-batch loop: source_ids [B, S] -> (steps run, ids [max_length, B]
+    int32, log_probs [max_length, B] float32), rows after ``steps`` left zero."""
+    encoded = _encode(encoder, decoding, source_ids)
+    return _steps_over_all_rows(decoder, decoding, encoded, tf.shape(source_ids)[0], max_length, fixed_size=True)
 
 
 def _step(decoder, decoding: DecodingInterface, tokens, constants: dict, carried, states):
@@ -95,11 +146,13 @@ def _step(decoder, decoding: DecodingInterface, tokens, constants: dict, carried
     return next_ids, best, tuple(outputs[c.update_from] for c in carried)
 
 
-def _step_records() -> tuple:
-    """Empty arrays for each step's ids ([B, 1] int32) and log-probabilities ([B, 1, 1] float32)."""
+def _step_records(size: int | None = None) -> tuple:
+    """Arrays for each step's ids ([B, 1] int32) and log-probabilities ([B, 1, 1] float32):
+    growing ones, or ``size`` steps long (what XLA needs: no dynamic sizes)."""
+    sizes = dict(size=0, dynamic_size=True) if size is None else dict(size=size)
     return (
-        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1])),
-        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None, 1, 1])),
+        tf.TensorArray(tf.int32, element_shape=tf.TensorShape([None, 1]), **sizes),
+        tf.TensorArray(tf.float32, element_shape=tf.TensorShape([None, 1, 1]), **sizes),
     )
 
 
@@ -108,8 +161,11 @@ def _stacked(ids: tf.TensorArray, log_probs: tf.TensorArray) -> tuple:
     return ids.stack()[:, :, 0], log_probs.stack()[:, :, 0, 0]
 
 
-def _steps_over_all_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):
-    """Steps all B rows until every row has produced EOS -> (ids [L, B] int32, log_probs [L, B] float32)."""
+def _steps_over_all_rows(
+    decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int, *, fixed_size: bool = False
+):
+    """Steps all B rows until every row has produced EOS -> (L, ids [L, B] int32, log_probs
+    [L, B] float32); with ``fixed_size`` the arrays are [max_length, B], zero after step L."""
     constants = {c.input: encoded[c.init_from] for c in decoding.carries if c.update_from is None}
     carried = [c for c in decoding.carries if c.update_from is not None]
 
@@ -127,10 +183,10 @@ def _steps_over_all_rows(decoder, decoding: DecodingInterface, encoded: dict, ba
         tf.fill([batch, 1], tf.constant(SOS_ID, tf.int32)),
         tuple(encoded[c.init_from] for c in carried),
         tf.zeros([batch, 1], tf.float32),
-        *_step_records(),
+        *_step_records(max_length if fixed_size else None),
     )
-    *_, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
-    return _stacked(ids, log_probs)
+    steps, *_, ids, log_probs = tf.while_loop(not_done, step, start, maximum_iterations=max_length)
+    return (steps, *_stacked(ids, log_probs))
 
 
 def _steps_dropping_finished_rows(decoder, decoding: DecodingInterface, encoded: dict, batch, max_length: int):

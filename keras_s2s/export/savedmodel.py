@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -20,12 +20,18 @@ def write_savedmodel(model: keras.Model, signature: GraphSignature, directory: s
 
 
 def write_function_savedmodel(
-    models: Sequence[keras.Model], function: tf.types.experimental.GenericFunction, directory: str | Path
+    models: Sequence[keras.Model],
+    function: tf.types.experimental.GenericFunction,
+    directory: str | Path,
+    more_signatures: Mapping[str, tf.types.experimental.GenericFunction] | None = None,
 ) -> None:
-    """SavedModel at ``directory`` serving ``function`` (inputs checked in-graph) over the
-    variables of ``models``."""
+    """SavedModel at ``directory`` serving ``function`` (inputs checked in-graph) as
+    ``serving_default``, and each of ``more_signatures`` under its name, over the variables
+    of ``models``."""
     archive = keras.export.ExportArchive()
     for model in models:
         archive.track(model)
     archive.add_endpoint(SIGNATURE_NAME, function)
+    for name, more in (more_signatures or {}).items():
+        archive.add_endpoint(name, more)
     archive.write_out(str(directory), verbose=False)

@@ -223,6 +223,7 @@ ONNX_RECURRENCES = ("fused", "loop")
 _GRAPH = _Object({
     "savedmodel": _PATH, "onnx": _PATH, "signature_name": _NAME, "serving_model_name?": _NAME,
     "onnx_recurrence?": _one_of(ONNX_RECURRENCES), "inputs": [_TENSOR], "outputs": [_TENSOR],
+    "compiled_signature_name?": _NAME,  # greedy, exports since 2026-12-05: its XLA-compiled signature
 })
 TRANSLATE_STRATEGIES = ("greedy", "beam")
 _TRANSLATE = _Object({  # a SavedModel only: its tensorflow-text ops have no ONNX counterpart

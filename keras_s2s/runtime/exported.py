@@ -18,7 +18,12 @@ from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
 
 
-def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx") -> Translator:
+def load_exported_translator(
+    path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx", *, compiled_greedy: bool = True
+) -> Translator:
+    """A translator over the export at ``path``. ``compiled_greedy`` (SavedModel): decode greedy
+    batches with the greedy graph's XLA-compiled signature where the export has one; False:
+    its ``serving_default``, what TF Serving runs without --xla_cpu_compilation_enabled."""
     layout = ExportLayout(path)
     metadata = layout.read_metadata()
     graphs = metadata["graphs"]  # encoder, decoder and (exports since 2026-11-22) greedy
@@ -53,6 +58,7 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
         backend = SavedModelBackend(
             graph_files["encoder"], graph_files["decoder"], graphs["encoder"]["signature_name"],
             greedy_dir=graph_files.get("greedy"),
+            greedy_signature_name=_greedy_signature_name(graphs, compiled_greedy),
         )
     return Translator(
         backend,
@@ -68,3 +74,10 @@ def load_exported_translator(path: str | Path, runtime: Literal["onnx", "savedmo
         greedy_signature=GraphSignature.from_dict("greedy", graphs["greedy"]) if "greedy" in graphs else None,
     )
 
+
+
+def _greedy_signature_name(graphs: dict, compiled: bool) -> str:
+    greedy = graphs.get("greedy", {})
+    if compiled and "compiled_signature_name" in greedy:  # exports since 2026-12-05
+        return greedy["compiled_signature_name"]
+    return greedy.get("signature_name", "serving_default")

@@ -17,6 +17,7 @@ class SavedModelBackend:
         signature_name: str = "serving_default",
         *,
         greedy_dir: Optional[str | Path] = None,
+        greedy_signature_name: str = "serving_default",
     ) -> None:
         import tensorflow as tf
 
@@ -24,9 +25,8 @@ class SavedModelBackend:
         # Keep the loaded objects alive: a signature does not own its variables.
         directories = [encoder_dir, decoder_dir, *([greedy_dir] if greedy_dir else [])]
         self._loaded = [tf.saved_model.load(str(directory)) for directory in directories]
-        signatures = [m.signatures[signature_name] for m in self._loaded]
-        self._encoder, self._decoder = signatures[:2]
-        self._greedy = signatures[2] if greedy_dir else None
+        self._encoder, self._decoder = (m.signatures[signature_name] for m in self._loaded[:2])
+        self._greedy = self._loaded[2].signatures[greedy_signature_name] if greedy_dir else None
 
     def _run(self, signature, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = signature(**{name: self._tf.constant(value) for name, value in feeds.items()})
