@@ -66,7 +66,7 @@ def main() -> None:
         translators[f"{runtime} greedy graph"] = load_translator(args.export_dir, runtime)
     # What TF Serving runs without --xla_cpu_compilation_enabled (the row above: the XLA-compiled signature)
     translators["savedmodel greedy graph, uncompiled (serving_default)"] = load_exported_translator(
-        args.export_dir, "savedmodel", compiled_greedy=False
+        args.export_dir, "savedmodel", compiled=False
     )
     if (args.export_dir / "translate").is_dir():
         translators["translate SavedModel (text in/out)"] = TranslateSavedModel(args.export_dir)

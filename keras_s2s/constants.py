@@ -32,6 +32,11 @@ OUTPUT_LENGTHS = "output_lengths"
 LOG_PROB = "log_prob"
 FINISHED = "finished"
 
+# Inputs of the beam graph (keras_s2s.export.beam): the search's settings, per request.
+BEAM_WIDTH = "beam_width"
+NBEST = "nbest"
+LENGTH_PENALTY = "length_penalty"
+
 # The translate graph (keras_s2s.export.translate): strings in, strings out, and what was read.
 TEXT_INPUT = "text"
 OUTPUT_TEXT = "output_text"

@@ -22,7 +22,7 @@ from typing import Callable, Collection, Mapping
 
 import numpy as np
 
-from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, SOS_ID
+from keras_s2s.constants import EOS_ID, FINISHED, LOG_PROB, OUTPUT_IDS, OUTPUT_LENGTHS, SCORE, SOS_ID
 
 State = Mapping[str, np.ndarray]
 EncodeFn = Callable[[np.ndarray], State]
@@ -93,6 +93,19 @@ def greedy_hypotheses(outputs: Mapping[str, np.ndarray]) -> list[list[Hypothesis
     return [
         [Hypothesis(tuple(row_ids[:length]), log_prob, log_prob, finished)]
         for row_ids, length, log_prob, finished in zip(ids, lengths, outputs[LOG_PROB].tolist(), outputs[FINISHED].tolist())
+    ]
+
+
+def beam_hypotheses(outputs: Mapping[str, np.ndarray]) -> list[list[Hypothesis]]:
+    """The outputs of a beam graph (keras_s2s.export.beam: ``output_ids`` [B, K, L] int32,
+    ``output_lengths``, ``score``, ``log_prob``, ``finished`` [B, K]) as the K-hypothesis
+    lists ``decode(..., Beam(nbest=K))`` returns."""
+    ids, lengths = outputs[OUTPUT_IDS].tolist(), outputs[OUTPUT_LENGTHS].tolist()
+    columns = zip(ids, lengths, outputs[SCORE].tolist(), outputs[LOG_PROB].tolist(), outputs[FINISHED].tolist())
+    return [
+        [Hypothesis(tuple(row_ids[:length]), score, log_prob, finished) for row_ids, length, score, log_prob, finished
+         in zip(*row)]
+        for row in columns
     ]
 
 

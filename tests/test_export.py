@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.constants import SOS_ID
+from keras_s2s.constants import EOS_ID, SOS_ID
 from keras_s2s.decoding import Beam, Greedy
 from keras_s2s.errors import ExportError, InputError
 from keras_s2s.runtime import load_translator
@@ -178,7 +178,8 @@ FRESH_PROCESS_CASES = ("lstm-1layer", "rnn-2layer", "bi-lstm-bahdanau", "bi-gru-
 
 def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_case):
     """What TF Serving does: load each SavedModel with TensorFlow alone and call its
-    signatures, the greedy graph's XLA-compiled one too, on a right-padded batch."""
+    signatures, the greedy and beam graphs' XLA-compiled ones too, on a right-padded batch."""
+    from keras_s2s.export.beam import COMPILED_BEAM_SIGNATURE
     from keras_s2s.export.greedy import COMPILED_GREEDY_SIGNATURE
 
     # Every case in one process: one TensorFlow import instead of one per case.
@@ -186,7 +187,8 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
     graphs = []
     for _, export_dir in exports.values():
         metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
-        graphs.append([str(export_dir / metadata["graphs"][g]["savedmodel"]) for g in ("encoder", "decoder", "greedy")])
+        graphs.append([str(export_dir / metadata["graphs"][g]["savedmodel"]) for g in ("encoder", "decoder", "greedy")]
+                      + [str(export_dir / metadata["beam"]["savedmodel"])])
     script = textwrap.dedent(
         f"""
         import json, os, sys
@@ -194,17 +196,24 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
         sys.modules["keras"] = None       # any import of keras or keras_s2s would now fail
         sys.modules["keras_s2s"] = None
         import tensorflow as tf
-        for encoder_dir, decoder_dir, greedy_dir in json.loads(sys.argv[1]):
+        for encoder_dir, decoder_dir, greedy_dir, beam_dir in json.loads(sys.argv[1]):
             encoder = tf.saved_model.load(encoder_dir)
             decoder = tf.saved_model.load(decoder_dir)
             greedy = tf.saved_model.load(greedy_dir)
+            beam = tf.saved_model.load(beam_dir)
             source_ids = tf.constant([[5, 6, 7], [8, 0, 0]], tf.int32)
             states = encoder.signatures["serving_default"](source_ids=source_ids)
             outputs = decoder.signatures["serving_default"](token_ids=tf.constant([[{SOS_ID}], [{SOS_ID}]], tf.int32), **states)
             decoded = greedy.signatures["serving_default"](source_ids=source_ids)
             compiled = greedy.signatures["{COMPILED_GREEDY_SIGNATURE}"](source_ids=source_ids)
             compiled = {{"compiled_" + name: value for name, value in compiled.items()}}
-            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs, **decoded, **compiled}}.items()}}))
+            settings = dict(beam_width=tf.constant(3), nbest=tf.constant(2), length_penalty=tf.constant(0.6))
+            beams = {{
+                f"{{signature}}_{{name}}": value
+                for signature in ("serving_default", "{COMPILED_BEAM_SIGNATURE}")
+                for name, value in beam.signatures[signature](source_ids=source_ids, **settings).items()
+            }}
+            print(json.dumps({{name: value.numpy().tolist() for name, value in {{**states, **outputs, **decoded, **compiled, **beams}}.items()}}))
         """
     )
     done = subprocess.run([sys.executable, "-c", script, json.dumps(graphs)], capture_output=True, text=True, timeout=600)
@@ -227,6 +236,11 @@ def test_savedmodels_run_in_a_fresh_process_without_keras_or_keras_s2s(export_ca
         for prefix in ("", "compiled_"):  # serving_default, and the XLA-compiled signature
             assert [list(ids[:n]) for ids, n in zip(served[prefix + "output_ids"], served[prefix + "output_lengths"])] == [
                 list(row[0].ids) for row in greedy], (name, prefix)
+        beam = keras_translator.decode_ids(np.array([[5, 6, 7], [8, 0, 0]], np.int32), Beam(width=3, nbest=2, length_penalty=0.6))
+        for signature in ("serving_default", COMPILED_BEAM_SIGNATURE):
+            scores = served[f"{signature}_score"]
+            assert scores.shape == (2, 2), (name, signature)
+            np.testing.assert_allclose(scores, [[h.score for h in row] for row in beam], atol=1e-3, err_msg=f"{name} {signature}")
 
 
 def test_onnx_translation_runs_where_tensorflow_cannot_be_imported(exported_toy):
@@ -270,6 +284,46 @@ def test_the_greedy_graph_gives_the_step_loop_hypotheses(pair_translators, runti
         assert [[h.finished for h in row] for row in graph] == [[h.finished for h in row] for row in reference]
         np.testing.assert_allclose([row[0].log_prob for row in graph], [row[0].log_prob for row in reference], atol=1e-4)
         np.testing.assert_allclose([row[0].score for row in graph], [row[0].log_prob for row in reference], atol=1e-4)
+
+
+@pytest.mark.parametrize("compiled, batch", [(True, 3), (True, 20), (False, 3)],
+                         ids=["beam_xla-3", "beam_xla-20", "serving_default-3"])
+def test_the_savedmodel_beam_graph_gives_the_step_loops_n_best(exported_pair, pair_translators, compiled, batch):
+    """One call of the exported beam graph (XLA-compiled or not) = Beam() over the Keras
+    models, with the beam's width, n-best and length penalty fed per call: the same scores at
+    every rank, and each hypothesis's log_prob is the model's log-probability of its ids.
+    (These models are untrained, so candidates tie to float32 rounding, and XLA rounds
+    differently: tied hypotheses may swap. The trained toy model's beam outputs are compared
+    id for id in test_translations_are_identical_on_keras_savedmodel_and_onnx.)"""
+    from keras_s2s.runtime.exported import load_exported_translator
+
+    translator = pair_translators["savedmodel"] if compiled else load_exported_translator(
+        exported_pair[1], "savedmodel", compiled=False)
+    keras_translator = pair_translators["keras"]
+    assert translator.use_beam_graph
+    source_ids = random_source_ids(np.random.default_rng(11), batch, 7, len(translator.source.vocab))
+    for beam in (Beam(width=3, nbest=2, length_penalty=0.6), Beam(width=1)):
+        graph = translator.decode_ids(source_ids, beam)
+        reference = keras_translator.decode_ids(source_ids, beam)
+        assert [len(row) for row in graph] == [beam.nbest] * batch
+        for field in ("score", "log_prob"):  # a swapped near-tie differs by ~1e-5 of a ~-23 score
+            np.testing.assert_allclose([[getattr(h, field) for h in row] for row in graph],
+                                       [[getattr(h, field) for h in row] for row in reference], atol=1e-3)
+        for row, hypotheses in zip(source_ids[:2], graph):  # two rows: each check steps Keras per token
+            for h in hypotheses:
+                assert len(h.ids) == (len(h.ids) if h.finished else translator.max_decode_length)
+                np.testing.assert_allclose(_log_prob_of(keras_translator, row, h), h.log_prob, atol=1e-4)
+
+
+def _log_prob_of(translator, source_row: np.ndarray, hypothesis) -> float:
+    """The model's log-probability of ``hypothesis.ids`` (then EOS if finished), stepping the decoder."""
+    state = translator.encode(source_row[None])
+    token, total = SOS_ID, 0.0
+    for next_id in (*hypothesis.ids, *((EOS_ID,) if hypothesis.finished else ())):
+        log_probs, state = translator.step_log_probs(np.array([[token]], np.int32), state)
+        total += float(log_probs[0, next_id])
+        token = next_id
+    return total
 
 
 def _loops(graph) -> list:
@@ -504,6 +558,10 @@ def test_export_layout_metadata_and_checksums(exported_one):
     assert {t["name"] for t in metadata["graphs"]["greedy"]["outputs"]} == {
         "output_ids", "output_lengths", "log_prob", "finished"}
     assert metadata["graphs"]["greedy"]["compiled_signature_name"] == "greedy_xla"  # beside serving_default
+    beam = metadata["beam"]  # SavedModel only
+    assert (beam["savedmodel"], beam["signature_name"], beam["compiled_signature_name"]) == ("beam/1", "serving_default", "beam_xla")
+    assert [t["name"] for t in beam["inputs"]] == ["source_ids", "beam_width", "nbest", "length_penalty"]
+    assert (export_dir / beam["savedmodel"] / "saved_model.pb").is_file()
     for graph in ("encoder", "decoder", "greedy"):
         info = metadata["graphs"][graph]
         assert (export_dir / info["savedmodel"] / "saved_model.pb").is_file()
@@ -602,6 +660,26 @@ def test_the_savedmodel_itself_rejects_out_of_vocabulary_ids_for_tf_serving_clie
         encoder.signatures["serving_default"](source_ids=tf.constant([[4, vocab_size]], tf.int32))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"source_ids.?': empty tensor"):
         encoder.signatures["serving_default"](source_ids=tf.zeros((0, 2), tf.int32))
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "beam_xla"])
+@pytest.mark.parametrize("settings, message", [
+    ((0, 1, 0.0), "'beam_width' must be >= 1"),
+    ((2, 3, 0.0), "'nbest' must be <= 'beam_width'"),
+    ((2, 0, 0.0), "'nbest' must be >= 1"),
+    ((2, 1, -0.5), "'length_penalty' must be a finite number >= 0, got\\] \\[-0.5"),
+    ((2, 1, float("nan")), "'length_penalty' must be a finite number >= 0, got\\] \\[nan"),
+], ids=["width-0", "nbest-above-width", "nbest-0", "negative-penalty", "nan-penalty"])
+def test_the_beam_savedmodel_rejects_impossible_beam_settings_for_tf_serving_clients(exported_one, signature, settings, message):
+    import tensorflow as tf
+
+    _, export_dir = exported_one
+    metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())
+    beam = tf.saved_model.load(str(export_dir / metadata["beam"]["savedmodel"])).signatures[signature]
+    width, nbest, alpha = settings
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message.replace("'", r"\\?'")):  # TF escapes quotes
+        beam(source_ids=tf.constant([[4, 5]], tf.int32), beam_width=tf.constant(width), nbest=tf.constant(nbest),
+             length_penalty=tf.constant(alpha, tf.float32))
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "savedmodel"])

@@ -232,7 +232,7 @@ def export_new_version(new_model, exported, monkeypatch):
 
     monkeypatch.setattr(savedmodel_export, "write_savedmodel", lambda model, signature, directory: copy_savedmodel(directory))
     monkeypatch.setattr(savedmodel_export, "write_function_savedmodel",
-                        lambda models, function, directory: copy_savedmodel(directory))
+                        lambda models, function, directory, *more: copy_savedmodel(directory))
     monkeypatch.setattr(onnx_export, "write_onnx", lambda model, signature, path: copy_onnx(path))
     monkeypatch.setattr(onnx_export, "write_encoder_onnx", lambda *args: copy_onnx(args[-1]))
     monkeypatch.setattr(onnx_export, "write_greedy_onnx", lambda *args: copy_onnx(args[-1]))

@@ -217,15 +217,16 @@ def test_in_graph_beam_search_finds_the_numpy_beam_searchs_hypotheses(tmp_path, 
     source_ids = np.random.default_rng(0).integers(4, 20, size=(5, 6)).astype(np.int32)
     source_ids[1, 3:] = 0
     source_ids[3, 1:] = 0  # padded rows, one of a single token
-    for beam in BEAMS:
+    for beam, compiled in [(beam, False) for beam in BEAMS] + [(BEAMS[0], True)]:  # compiled: XLA
         expected = translator.decode_ids(source_ids, beam)
         got = beam_decode(trained.encoder, step_decoder, trained.signatures.decoding, tf.constant(source_ids),
-                          trained.config.max_decode_length, beam)
+                          trained.config.max_decode_length, beam.width, beam.nbest, beam.length_penalty,
+                          compiled=compiled)
         got = {name: value.numpy() for name, value in got.items()}
         assert got[OUTPUT_IDS].shape[:2] == (5, beam.nbest)
         for row, hypotheses in enumerate(expected):
             ids = [tuple(got[OUTPUT_IDS][row, k, : got[OUTPUT_LENGTHS][row, k]]) for k in range(beam.nbest)]
-            assert ids == [h.ids for h in hypotheses], (beam, row)
+            assert ids == [h.ids for h in hypotheses], (beam, compiled, row)
             assert got[FINISHED][row].tolist() == [h.finished for h in hypotheses]
             np.testing.assert_allclose(got[SCORE][row], [h.score for h in hypotheses], atol=1e-4)
             np.testing.assert_allclose(got[LOG_PROB][row], [h.log_prob for h in hypotheses], atol=1e-4)

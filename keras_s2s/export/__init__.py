@@ -38,9 +38,11 @@ from keras_s2s.vocab import Vocabulary
 GRAPHS = ("encoder", "decoder", "greedy")
 """The exported graphs: encoder and decoder step (the design's separate graphs), and greedy
 decoding in one graph (keras_s2s.export.greedy). Each is a SavedModel and an ONNX file."""
-SAVEDMODEL_GRAPHS = (*GRAPHS, "translate")
-"""The SavedModels (TF Serving models): the graphs above, and ``translate``, strings in and
-out (keras_s2s.export.translate; tensorflow-text ops, so SavedModel only)."""
+SAVEDMODEL_GRAPHS = (*GRAPHS, "beam", "translate")
+"""The SavedModels (TF Serving models): the graphs above; ``beam``, beam search in one graph
+(keras_s2s.export.beam; SavedModel only: as ONNX it ran at half the speed of the step loop,
+benchmarks/RESULTS.md); and ``translate``, strings in and out (keras_s2s.export.translate;
+tensorflow-text ops, so SavedModel only)."""
 _VERSIONED_LIBRARIES = (
     "keras-s2s", "tensorflow", "keras", "tensorflow-text", "tf2onnx", "onnx", "onnxruntime", "numpy",
 )
@@ -103,7 +105,8 @@ def export_models(
     translate_strategy: Strategy = Greedy(),
 ) -> ExportResult:
     """Exports Keras ``encoder`` and ``decoder`` models (built by keras_s2s.models)."""
-    from keras_s2s.export.graphs import greedy_serving_function, translate_serving_function
+    from keras_s2s.export.beam import COMPILED_BEAM_SIGNATURE, beam_signature
+    from keras_s2s.export.graphs import beam_serving_function, greedy_serving_function, translate_serving_function
     from keras_s2s.export.greedy import COMPILED_GREEDY_SIGNATURE, greedy_signature
     from keras_s2s.export.translate import TextTables, translate_signature
     from keras_s2s.export.warmup import write_warmup_requests
@@ -136,6 +139,17 @@ def export_models(
             [encoder, step_decoder], greedy_functions[False], staging.savedmodel_dir("greedy", version),
             {COMPILED_GREEDY_SIGNATURE: greedy_functions[True]},
         )
+        beam = beam_signature(signatures.encoder, signatures.decoding)
+        beam_functions = {
+            compiled: beam_serving_function(
+                encoder, step_decoder, beam, signatures.decoding, config.max_decode_length, compiled=compiled
+            )
+            for compiled in (False, True)
+        }
+        write_function_savedmodel(
+            [encoder, step_decoder], beam_functions[False], staging.savedmodel_dir("beam", version),
+            {COMPILED_BEAM_SIGNATURE: beam_functions[True]},
+        )
         tables = TextTables(source_vocab, target_vocab)
         translate_function = translate_serving_function(
             encoder, step_decoder, signatures.decoding, tables, config=config, strategy=translate_strategy,
@@ -167,6 +181,7 @@ def export_models(
         translate = _translate_metadata(target.path.name, version, translate_signature(translate_strategy), translate_strategy)
         metadata = _metadata(staging, target.path.name, version, config, graph_signatures, signatures.decoding, recurrences)
         metadata["translate"] = translate
+        metadata["beam"] = _savedmodel_graph_metadata(target.path.name, version, beam, COMPILED_BEAM_SIGNATURE)
         staging.write_metadata(metadata)
         sizes = {
             **{f"{g}/{version}": _size(staging, staging.savedmodel_dir(g, version)) for g in SAVEDMODEL_GRAPHS},
@@ -263,6 +278,17 @@ def _metadata(
         "config": staging.relative(staging.config),
         "library_versions": {lib: importlib.metadata.version(lib) for lib in _VERSIONED_LIBRARIES},
         "files": files,
+    }
+
+
+def _savedmodel_graph_metadata(name: str, version: int, signature: GraphSignature, compiled_signature: str) -> dict:
+    """metadata.json's entry for a SavedModel-only graph with an XLA-compiled signature (``beam``)."""
+    return {
+        "savedmodel": f"{signature.name}/{version}",
+        "signature_name": "serving_default",
+        "compiled_signature_name": compiled_signature,
+        "serving_model_name": f"{name}_{signature.name}",
+        **signature.to_dict(),
     }
 
 

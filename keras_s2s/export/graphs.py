@@ -4,6 +4,9 @@
     decoder: {token_ids [?, ?] int32, state_* [?, H] float32} -> {logits [?, ?, V], next_state_* [?, H]}
     greedy:  {source_ids [?, ?] int32} -> {output_ids [?, ?] int32, output_lengths, log_prob, finished [?]}
              (the SavedModel also has it as the XLA-compiled signature ``greedy_xla``)
+    beam:    {source_ids [?, ?] int32, beam_width [] int32, nbest [] int32, length_penalty [] float32}
+             -> {output_ids [?, K, ?] int32, output_lengths, score, log_prob, finished [?, K]}
+             (SavedModel only; also XLA-compiled as ``beam_xla``)
     translate: {text [?] string} -> {output_text [?] string, score, ... (keras_s2s.export.translate)}
 
 The SavedModel version checks its inputs in-graph (a TF Serving client that sends an id
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_s2s.constants import BEAM_WIDTH, LENGTH_PENALTY, NBEST
+from keras_s2s.export.beam import beam_decode
 from keras_s2s.export.greedy import greedy_decode
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 
@@ -40,6 +45,32 @@ def greedy_serving_function(
         ),
         check_inputs,
     )
+
+
+def beam_serving_function(
+    encoder, step_decoder, signature: GraphSignature, decoding: DecodingInterface, max_length: int, *, compiled: bool
+) -> tf.types.experimental.GenericFunction:
+    """A tf.function ``{source_ids, beam_width, nbest, length_penalty} -> the n-best``
+    (keras_s2s.export.beam), inputs checked in-graph (SavedModel only); ``compiled``: XLA."""
+
+    def search(feeds):
+        width, nbest, alpha = feeds[BEAM_WIDTH], feeds[NBEST], feeds[LENGTH_PENALTY]
+        checks = [
+            tf.debugging.assert_positive(width, message=f"beam input '{BEAM_WIDTH}' must be >= 1"),
+            tf.debugging.assert_positive(nbest, message=f"beam input '{NBEST}' must be >= 1"),
+            tf.debugging.assert_less_equal(nbest, width, message=f"beam input '{NBEST}' must be <= '{BEAM_WIDTH}'"),
+            tf.debugging.Assert(
+                tf.logical_and(tf.math.is_finite(alpha), alpha >= 0.0),
+                [f"beam input '{LENGTH_PENALTY}' must be a finite number >= 0, got", alpha],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return beam_decode(
+                encoder, step_decoder, decoding, feeds[decoding.source_input], max_length, width, nbest, alpha,
+                compiled=compiled,
+            )
+
+    return _serving(signature, search, check_inputs=True)
 
 
 def translate_serving_function(

@@ -90,9 +90,7 @@ def greedy_decode(
         )
 
         def compiled_steps():
-            length = tf.shape(source_ids)[1]
-            padding = (COMPILED_SOURCE_LENGTH_MULTIPLE - length % COMPILED_SOURCE_LENGTH_MULTIPLE) % COMPILED_SOURCE_LENGTH_MULTIPLE
-            steps, ids, log_probs = compiled(tf.pad(source_ids, [[0, 0], [0, padding]]))
+            steps, ids, log_probs = compiled(padded_for_compilation(source_ids))
             return ids[:steps], log_probs[:steps]
 
         ids, log_probs = tf.cond(
@@ -118,6 +116,13 @@ def greedy_decode(
         LOG_PROB: tf.reduce_sum(log_probs * counted, axis=0),
         FINISHED: tf.greater(tf.reduce_max(is_eos, axis=0), 0),
     }
+
+
+def padded_for_compilation(source_ids: tf.Tensor) -> tf.Tensor:
+    """source_ids [B, S] int32 right-padded with PAD to a multiple of
+    ``COMPILED_SOURCE_LENGTH_MULTIPLE`` steps (the encoder masks PAD)."""
+    multiple = COMPILED_SOURCE_LENGTH_MULTIPLE
+    return tf.pad(source_ids, [[0, 0], [0, (multiple - tf.shape(source_ids)[1] % multiple) % multiple]])
 
 
 def _encode(encoder, decoding: DecodingInterface, source_ids) -> dict:

@@ -104,7 +104,10 @@ def translate_texts(
         decoded = greedy_decode(encoder, step_decoder, decoding, source_ids, max_decode_length)
         decoded = {**{name: value[:, None] for name, value in decoded.items()}, SCORE: decoded[LOG_PROB][:, None]}
     else:
-        decoded = beam_decode(encoder, step_decoder, decoding, source_ids, max_decode_length, strategy)
+        decoded = beam_decode(
+            encoder, step_decoder, decoding, source_ids, max_decode_length,
+            strategy.width, strategy.nbest, strategy.length_penalty,
+        )
     hypotheses = _as_text(decoded, has_tokens, tables.target_tokens, target_spec)  # [B, K] each
     if isinstance(strategy, Greedy):
         hypotheses = {name: value[:, 0] for name, value in hypotheses.items()}

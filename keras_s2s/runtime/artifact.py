@@ -3,13 +3,16 @@
     exported/NAME/
       encoder/N/            SavedModel, signature serving_default (TF Serving version layout)
       decoder/N/            SavedModel, signature serving_default
+      greedy/N/, beam/N/    SavedModels: greedy decoding and beam search in one call each
+                            (serving_default, and XLA-compiled: greedy_xla, beam_xla)
+      translate/N/          SavedModel: strings in, strings out
       onnx/encoder.onnx     tf2onnx, dynamic batch/time axes
-      onnx/decoder.onnx
+      onnx/decoder.onnx, onnx/greedy.onnx
       assets/source_vocab.txt, target_vocab.txt, config.json
       assets/metadata.json  graphs' tensors, decoding interface, special ids, text specs,
                             library versions, sha256 of every file of this export, and
                             ``metadata_sha256``: the sha256 of the metadata itself
-      models.config         TF Serving model config serving both SavedModels
+      models.config         TF Serving model config serving every SavedModel
 
 ``read_metadata`` refuses a metadata file that is not valid JSON, not this format, not
 the structure the runtimes read (every field they use, with its type and the tensor names
@@ -225,6 +228,10 @@ _GRAPH = _Object({
     "onnx_recurrence?": _one_of(ONNX_RECURRENCES), "inputs": [_TENSOR], "outputs": [_TENSOR],
     "compiled_signature_name?": _NAME,  # greedy, exports since 2026-12-05: its XLA-compiled signature
 })
+_SAVEDMODEL_GRAPH = _Object({  # a graph exported as a SavedModel only (beam), with an XLA-compiled signature
+    "savedmodel": _PATH, "signature_name": _NAME, "compiled_signature_name": _NAME, "serving_model_name": _NAME,
+    "inputs": [_TENSOR], "outputs": [_TENSOR],
+})
 TRANSLATE_STRATEGIES = ("greedy", "beam")
 _TRANSLATE = _Object({  # a SavedModel only: its tensorflow-text ops have no ONNX counterpart
     "savedmodel": _PATH, "signature_name": _NAME, "serving_model_name": _NAME,
@@ -242,6 +249,7 @@ _METADATA = _Object({
     "version": _POSITIVE_INT,
     "graphs": _Object({"encoder": _GRAPH, "decoder": _GRAPH, "greedy?": _GRAPH}),  # greedy: since 2026-11-22
     "translate?": _TRANSLATE,  # since 2026-11-22 (second session)
+    "beam?": _SAVEDMODEL_GRAPH,  # since 2026-12-05
     "decoding": _Object({
         "source_input": _NAME, "token_input": _NAME, "logits_output": _NAME,
         "carries": [_Object({"input": _NAME, "init_from": _NAME, "update_from": _OPTIONAL_NAME})],
@@ -322,10 +330,15 @@ def _check_references(metadata: dict) -> None:
         if graphs[graph]["savedmodel"] != f"{graph}/{version}":
             raise _Invalid(f"'graphs.{graph}.savedmodel' is {graphs[graph]['savedmodel']!r} but 'version' is {version}")
     read = {f"graphs.{g}.{kind}": graphs[g][kind] for g in graphs for kind in ("savedmodel", "onnx")}
-    if "translate" in metadata:
-        if metadata["translate"]["savedmodel"] != f"translate/{version}":
-            raise _Invalid(f"'translate.savedmodel' is {metadata['translate']['savedmodel']!r} but 'version' is {version}")
-        read["translate.savedmodel"] = metadata["translate"]["savedmodel"]
+    for graph in ("beam", "translate"):  # SavedModel-only graphs
+        if graph in metadata:
+            if metadata[graph]["savedmodel"] != f"{graph}/{version}":
+                raise _Invalid(f"'{graph}.savedmodel' is {metadata[graph]['savedmodel']!r} but 'version' is {version}")
+            read[f"{graph}.savedmodel"] = metadata[graph]["savedmodel"]
+    if "beam" in metadata:
+        beam_inputs = sorted(t["name"] for t in metadata["beam"]["inputs"])
+        if decoding["source_input"] not in beam_inputs:
+            raise _Invalid(f"the beam inputs {beam_inputs} do not include decoding.source_input {decoding['source_input']!r}")
     read.update({f"vocabularies.{side}": path for side, path in metadata["vocabularies"].items()})
     for where, path in read.items():
         if not any(_is_under(listed, path) for listed in metadata["files"]):

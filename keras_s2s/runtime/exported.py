@@ -19,11 +19,12 @@ from keras_s2s.vocab import Vocabulary
 
 
 def load_exported_translator(
-    path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx", *, compiled_greedy: bool = True
+    path: str | Path, runtime: Literal["onnx", "savedmodel"] = "onnx", *, compiled: bool = True
 ) -> Translator:
-    """A translator over the export at ``path``. ``compiled_greedy`` (SavedModel): decode greedy
-    batches with the greedy graph's XLA-compiled signature where the export has one; False:
-    its ``serving_default``, what TF Serving runs without --xla_cpu_compilation_enabled."""
+    """A translator over the export at ``path``. SavedModel: greedy decoding and beam search run
+    the export's greedy and beam graphs (exports since 2026-12-05 have the beam graph), with
+    their XLA-compiled signatures; ``compiled=False``: their ``serving_default``, what TF
+    Serving runs without --xla_cpu_compilation_enabled."""
     layout = ExportLayout(path)
     metadata = layout.read_metadata()
     graphs = metadata["graphs"]  # encoder, decoder and (exports since 2026-11-22) greedy
@@ -31,7 +32,8 @@ def load_exported_translator(
         graph_files = {g: layout.path / graphs[g][runtime] for g in graphs}
     else:
         raise ExportError(f"unknown runtime {runtime!r} for an export; expected 'onnx' or 'savedmodel'")
-    layout.verify(metadata, [layout.assets, *graph_files.values()])
+    beam = metadata.get("beam") if runtime == "savedmodel" else None  # SavedModel only, since 2026-12-05
+    layout.verify(metadata, [layout.assets, *graph_files.values(), *([layout.path / beam["savedmodel"]] if beam else [])])
 
     encoder_signature = GraphSignature.from_dict("encoder", graphs["encoder"])
     decoder_signature = GraphSignature.from_dict("decoder", graphs["decoder"])
@@ -58,7 +60,9 @@ def load_exported_translator(
         backend = SavedModelBackend(
             graph_files["encoder"], graph_files["decoder"], graphs["encoder"]["signature_name"],
             greedy_dir=graph_files.get("greedy"),
-            greedy_signature_name=_greedy_signature_name(graphs, compiled_greedy),
+            greedy_signature_name=_signature_name(graphs.get("greedy", {}), compiled),
+            beam_dir=layout.path / beam["savedmodel"] if beam else None,
+            beam_signature_name=_signature_name(beam or {}, compiled),
         )
     return Translator(
         backend,
@@ -72,12 +76,12 @@ def load_exported_translator(
         max_decode_length=metadata["max_decode_length"],
         max_source_length=metadata.get("max_source_length"),  # written by every export; None: no limit
         greedy_signature=GraphSignature.from_dict("greedy", graphs["greedy"]) if "greedy" in graphs else None,
+        beam_signature=GraphSignature.from_dict("beam", beam) if beam else None,
     )
 
 
 
-def _greedy_signature_name(graphs: dict, compiled: bool) -> str:
-    greedy = graphs.get("greedy", {})
-    if compiled and "compiled_signature_name" in greedy:  # exports since 2026-12-05
-        return greedy["compiled_signature_name"]
-    return greedy.get("signature_name", "serving_default")
+def _signature_name(graph: dict, compiled: bool) -> str:
+    if compiled and "compiled_signature_name" in graph:  # exports since 2026-12-05
+        return graph["compiled_signature_name"]
+    return graph.get("signature_name", "serving_default")

@@ -91,6 +91,8 @@ class GraphSignature:
                         f"{where}: expected size {want} on axis {axis} (shape {_shape_text(info.shape)}), "
                         f"got shape {list(value.shape)}"
                     )
+            if value.ndim == 0:  # a scalar setting (the beam graph's width), not a batch
+                continue
             if 0 in value.shape:
                 raise InputError(f"{where}: empty tensor (shape {list(value.shape)}); send at least one row and one step")
             if batch is None:

@@ -18,15 +18,22 @@ class SavedModelBackend:
         *,
         greedy_dir: Optional[str | Path] = None,
         greedy_signature_name: str = "serving_default",
+        beam_dir: Optional[str | Path] = None,
+        beam_signature_name: str = "serving_default",
     ) -> None:
         import tensorflow as tf
 
         self._tf = tf
         # Keep the loaded objects alive: a signature does not own its variables.
-        directories = [encoder_dir, decoder_dir, *([greedy_dir] if greedy_dir else [])]
-        self._loaded = [tf.saved_model.load(str(directory)) for directory in directories]
-        self._encoder, self._decoder = (m.signatures[signature_name] for m in self._loaded[:2])
-        self._greedy = self._loaded[2].signatures[greedy_signature_name] if greedy_dir else None
+        self._loaded = {}
+
+        def signature(directory, name: str):
+            self._loaded[directory] = tf.saved_model.load(str(directory))
+            return self._loaded[directory].signatures[name]
+
+        self._encoder, self._decoder = signature(encoder_dir, signature_name), signature(decoder_dir, signature_name)
+        self._greedy = signature(greedy_dir, greedy_signature_name) if greedy_dir else None
+        self._beam = signature(beam_dir, beam_signature_name) if beam_dir else None
 
     def _run(self, signature, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = signature(**{name: self._tf.constant(value) for name, value in feeds.items()})
@@ -40,3 +47,6 @@ class SavedModelBackend:
 
     def run_greedy(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self._run(self._greedy, feeds)
+
+    def run_beam(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._run(self._beam, feeds)

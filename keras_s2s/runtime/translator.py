@@ -21,7 +21,8 @@ import numpy as np
 
 from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import KerasS2SError
-from keras_s2s.decoding import Greedy, Hypothesis, Strategy, decode, greedy_hypotheses, log_softmax
+from keras_s2s.constants import BEAM_WIDTH, LENGTH_PENALTY, NBEST
+from keras_s2s.decoding import Beam, Greedy, Hypothesis, Strategy, beam_hypotheses, decode, greedy_hypotheses, log_softmax
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
@@ -30,7 +31,8 @@ from keras_s2s.vocab import Vocabulary
 class Backend(Protocol):
     """Runs the graphs by name. A backend of an export with a greedy graph also has
     ``run_greedy(feeds)`` (keras_s2s.export.greedy), used when the translator gets a
-    ``greedy_signature``."""
+    ``greedy_signature``; one with a beam graph (SavedModel) ``run_beam(feeds)``
+    (keras_s2s.export.beam), used when it gets a ``beam_signature``."""
 
     def run_encoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
@@ -138,6 +140,7 @@ class Translator:
         max_decode_length: int,
         max_source_length: Optional[int] = None,
         greedy_signature: Optional[GraphSignature] = None,
+        beam_signature: Optional[GraphSignature] = None,
     ) -> None:
         if max_source_length is not None and (
             not isinstance(max_source_length, int) or isinstance(max_source_length, bool) or max_source_length < 1
@@ -158,6 +161,10 @@ class Translator:
         self.use_greedy_graph = greedy_signature is not None
         """Greedy decoding runs the exported greedy graph (one call per batch; same hypotheses
         as the step loop, tested). Set False to step the decoder graph instead (benchmarks)."""
+        self.beam_signature = beam_signature
+        self.use_beam_graph = beam_signature is not None
+        """Beam search runs the exported beam graph (SavedModel: one call per batch, the same
+        n-best as the step loop up to float32 near-ties, tested). False: step the decoder graph."""
         # Carries that never change (attention memory, source mask) are not reordered by beams.
         self.constant_state = tuple(c.input for c in decoding.carries if c.update_from is None)
 
@@ -190,6 +197,15 @@ class Translator:
             feeds = {self.decoding.source_input: source_ids}
             self.greedy_signature.check_feeds(feeds)
             return greedy_hypotheses(self.backend.run_greedy(feeds))
+        if isinstance(strategy, Beam) and self.use_beam_graph and np.ndim(source_ids) == 2 and len(source_ids):
+            feeds = {
+                self.decoding.source_input: source_ids,
+                BEAM_WIDTH: np.array(strategy.width, np.int32),
+                NBEST: np.array(strategy.nbest, np.int32),
+                LENGTH_PENALTY: np.array(strategy.length_penalty, np.float32),
+            }
+            self.beam_signature.check_feeds(feeds)
+            return beam_hypotheses(self.backend.run_beam(feeds))
         return decode(
             self.encode, self.step_log_probs, source_ids, strategy,
             max_length=self.max_decode_length, constant_state=self.constant_state,
