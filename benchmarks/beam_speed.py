@@ -10,20 +10,21 @@ beam graph (one call per batch), XLA-compiled (``beam_xla``, what the SavedModel
 and uncompiled (``serving_default``, what TF Serving runs without
 --xla_cpu_compilation_enabled). Rounds interleave; a warm-up first translates one word per
 source length and one batch of 64, outside the timing (XLA compiles per shape). Prints a
-markdown table: words/s, median (min–max), and whether the outputs equal the first row's.
+markdown table (benchmarks/interleaved.py): words/s, median (min–max), and whether the outputs
+equal the ONNX step loop's.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import functools
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+from interleaved import BATCH_SIZES, print_ratio, print_table, time_paths  # noqa: E402
 from sample_words import first_test_words  # noqa: E402
 
 
@@ -50,35 +51,13 @@ def main() -> None:
     translators["savedmodel step loop"].use_beam_graph = False
     if not translators["savedmodel beam graph, beam_xla"].use_beam_graph:
         sys.exit(f"{args.export_dir} has no beam graph (exports since 2026-12-05): re-export it")
-    for translator in translators.values():
-        translator.translate(list({len(word): word for word in words}.values()), batch_size=1, strategy=beam)
-        translator.translate(words, batch_size=64, strategy=beam)
-    rates: dict[tuple[str, int], list[float]] = {}
-    same: dict[tuple[str, int], bool] = {}
-    reference = None
-    for round_index in range(args.rounds):
-        for name, translator in translators.items():
-            for batch_size in (1, 64):
-                start = time.perf_counter()
-                outputs = translator.translate(words, batch_size=batch_size, strategy=beam)
-                rate = len(words) / (time.perf_counter() - start)
-                reference = reference or outputs
-                rates.setdefault((name, batch_size), []).append(rate)
-                same[name, batch_size] = same.get((name, batch_size), True) and outputs == reference
-                print(f"  round {round_index + 1}: {name} batch {batch_size}: {rate:,.0f} words/s", file=sys.stderr)
-
+    paths = {name: functools.partial(translator.translate, strategy=beam) for name, translator in translators.items()}
+    reference = paths["onnx step loop"](words, batch_size=64)
+    rates, same = time_paths(paths, words, args.rounds, reference)
     print(f"\n{len(words)} CMUdict test words, beam width {args.width}, 2 CPU cores, {args.rounds} interleaved round(s)\n")
-    print("| path | batch | words/s, median (min–max) | same output as the first row |")
-    print("|---|---:|---:|---|")
-    for (name, batch_size), values in rates.items():
-        spread = f" ({min(values):,.0f}–{max(values):,.0f})" if len(values) > 1 else ""
-        print(f"| {name} | {batch_size} | {statistics.median(values):,.0f}{spread} | {'yes' if same[name, batch_size] else 'NO'} |")
-    for batch_size in (1, 64):
-        loop, graph = rates["savedmodel step loop", batch_size], rates["savedmodel beam graph, beam_xla", batch_size]
-        print(f"\nbeam_xla vs the SavedModel step loop at batch {batch_size}: "
-              f"{statistics.median(graph) / statistics.median(loop):.2f}× "
-              f"(per round: {', '.join(f'{g / l:.2f}×' for g, l in zip(graph, loop))})")
-
+    print_table(rates, same, "the ONNX step loop")
+    for batch_size in BATCH_SIZES:
+        print_ratio(rates, "savedmodel beam graph, beam_xla", "savedmodel step loop", batch_size)
 
 if __name__ == "__main__":
     main()

@@ -16,14 +16,13 @@ TF Serving runs; skipped for exports made before it existed). Prints a markdown 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
+from interleaved import print_ratio, print_table, time_paths  # noqa: E402
 from sample_words import first_test_words  # noqa: E402
 
 
@@ -71,31 +70,11 @@ def main() -> None:
     if (args.export_dir / "translate").is_dir():
         translators["translate SavedModel (text in/out)"] = TranslateSavedModel(args.export_dir)
     reference = translators["keras step loop"].translate(words, batch_size=64)
-    for translator in translators.values():
-        # warm-up: tracing, session init, and one XLA compilation per source length bucket
-        translator.translate(list({len(word): word for word in words}.values()), batch_size=1)
-        translator.translate(words[:64], batch_size=64)
-    rates: dict[tuple[str, int], list[float]] = {}
-    same: dict[tuple[str, int], bool] = {}
-    for round_index in range(args.rounds):  # interleaved: every runtime once per round
-        for name, translator in translators.items():
-            for batch_size in (1, 64):
-                start = time.perf_counter()
-                outputs = translator.translate(words, batch_size=batch_size)
-                rate = len(words) / (time.perf_counter() - start)
-                rates.setdefault((name, batch_size), []).append(rate)
-                same[name, batch_size] = same.get((name, batch_size), True) and outputs == reference
-                print(f"  round {round_index + 1}: {name} batch {batch_size}: {rate:,.0f} words/s", file=sys.stderr)
-
+    paths = {name: translator.translate for name, translator in translators.items()}
+    rates, same = time_paths(paths, words, args.rounds, reference)
     print(f"\n{len(words)} CMUdict test words, greedy decoding, 2 CPU cores, {args.rounds} interleaved round(s)\n")
-    print("| runtime | batch | words/s, median (min–max) | same output as Keras |")
-    print("|---|---:|---:|---|")
-    for (name, batch_size), values in rates.items():
-        spread = f" ({min(values):,.0f}–{max(values):,.0f})" if len(values) > 1 else ""
-        print(f"| {name} | {batch_size} | {statistics.median(values):,.0f}{spread} | {'yes' if same[name, batch_size] else 'NO'} |")
-    loop, graph = rates["savedmodel step loop", 1], rates["savedmodel greedy graph", 1]
-    print(f"\nSavedModel greedy graph vs its step loop at batch 1: {statistics.median(graph) / statistics.median(loop):.2f}× "
-          f"(per round: {', '.join(f'{g / l:.2f}×' for g, l in zip(graph, loop))})")
+    print_table(rates, same, "Keras")
+    print_ratio(rates, "savedmodel greedy graph", "savedmodel step loop", 1)
 
 if __name__ == "__main__":
     main()
