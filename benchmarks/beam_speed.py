@@ -38,15 +38,15 @@ def main() -> None:
     args = parser.parse_args()
     import_tensorflow_quietly()
     from keras_s2s.decoding import Beam
-    from keras_s2s.runtime.exported import load_exported_translator
+    from keras_s2s.runtime import load_translator
 
     beam = Beam(width=args.width)
     words = first_test_words(args.run_dir, args.words)
     translators = {
-        "onnx step loop": load_exported_translator(args.export_dir, "onnx"),
-        "savedmodel step loop": load_exported_translator(args.export_dir, "savedmodel"),
-        "savedmodel beam graph, beam_xla": load_exported_translator(args.export_dir, "savedmodel"),
-        "savedmodel beam graph, serving_default": load_exported_translator(args.export_dir, "savedmodel", compiled=False),
+        "onnx step loop": load_translator(args.export_dir, "onnx"),
+        "savedmodel step loop": load_translator(args.export_dir, "savedmodel"),
+        "savedmodel beam graph, beam_xla": load_translator(args.export_dir, "savedmodel"),
+        "savedmodel beam graph, serving_default": load_translator(args.export_dir, "savedmodel", compiled=False),
     }
     translators["savedmodel step loop"].use_beam_graph = False
     if not translators["savedmodel beam graph, beam_xla"].use_beam_graph:

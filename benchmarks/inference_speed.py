@@ -55,8 +55,6 @@ def main() -> None:
     args = parser.parse_args()
     import_tensorflow_quietly()
     from keras_s2s.runtime import load_translator
-    from keras_s2s.runtime.exported import load_exported_translator
-
     words = first_test_words(args.run_dir, args.words)
     translators = {"keras step loop": load_translator(args.run_dir, "keras")}
     for runtime in ("savedmodel", "onnx"):
@@ -64,7 +62,7 @@ def main() -> None:
         translators[f"{runtime} step loop"].use_greedy_graph = False
         translators[f"{runtime} greedy graph"] = load_translator(args.export_dir, runtime)
     # What TF Serving runs without --xla_cpu_compilation_enabled (the row above: the XLA-compiled signature)
-    translators["savedmodel greedy graph, uncompiled (serving_default)"] = load_exported_translator(
+    translators["savedmodel greedy graph, uncompiled (serving_default)"] = load_translator(
         args.export_dir, "savedmodel", compiled=False
     )
     if (args.export_dir / "translate").is_dir():

@@ -295,9 +295,7 @@ def test_the_savedmodel_beam_graph_gives_the_step_loops_n_best(exported_pair, pa
     (These models are untrained, so candidates tie to float32 rounding, and XLA rounds
     differently: tied hypotheses may swap. The trained toy model's beam outputs are compared
     id for id in test_translations_are_identical_on_keras_savedmodel_and_onnx.)"""
-    from keras_s2s.runtime.exported import load_exported_translator
-
-    translator = pair_translators["savedmodel"] if compiled else load_exported_translator(
+    translator = pair_translators["savedmodel"] if compiled else load_translator(
         exported_pair[1], "savedmodel", compiled=False)
     keras_translator = pair_translators["keras"]
     assert translator.use_beam_graph

@@ -26,7 +26,7 @@ steps every row as long as its longest output, ~30% wasted row-steps on CMUdict 
 With ``compile_small_batches`` the small-batch branch, encoder included, is one XLA-compiled
 function (``jit_compile``): TensorFlow's executor costs ~50 µs per op call on CPU, which is
 most of a batch-1 step, and XLA runs the whole loop as one compiled kernel (the SavedModel's
-``greedy_xla`` signature: ~1.7× the uncompiled signature at batch 1, benchmarks/RESULTS.md).
+``greedy_xla`` signature: 1.6–1.8× the uncompiled signature at batch 1, benchmarks/RESULTS.md).
 XLA compiles once per input shape, so the source is padded to a multiple of
 ``COMPILED_SOURCE_LENGTH_MULTIPLE`` steps (the encoder masks the padding) and the steps are
 recorded into arrays of ``max_length`` (the compiled loop still stops at the last EOS). TF

@@ -45,9 +45,11 @@ def resolve_runtime(path: str | Path, runtime: Runtime | None = None) -> Runtime
     )
 
 
-def load_translator(path: str | Path, runtime: Runtime | None = None) -> Translator:
+def load_translator(path: str | Path, runtime: Runtime | None = None, *, compiled: bool = True) -> Translator:
     """A translator for a training run directory (``keras``) or an export directory
-    (``onnx``, the default, or ``savedmodel``); see ``resolve_runtime``."""
+    (``onnx``, the default, or ``savedmodel``); see ``resolve_runtime``. ``compiled``
+    (SavedModel): greedy and beam decoding use the XLA-compiled signatures of the greedy and
+    beam graphs; False: their ``serving_default`` (what TF Serving runs by default)."""
     resolved = resolve_runtime(path, runtime)
     if resolved == "keras":
         from keras_s2s.runtime.keras_backend import load_keras_translator
@@ -55,7 +57,7 @@ def load_translator(path: str | Path, runtime: Runtime | None = None) -> Transla
         return load_keras_translator(path)
     from keras_s2s.runtime.exported import load_exported_translator
 
-    return load_exported_translator(path, resolved)
+    return load_exported_translator(path, resolved, compiled=compiled)
 
 
 __all__ = ["Runtime", "Translator", "load_translator", "resolve_runtime"]

@@ -19,9 +19,8 @@ from typing import Mapping, NamedTuple, Optional, Protocol, Sequence
 
 import numpy as np
 
-from keras_s2s.constants import ATTENTION_WEIGHTS, EOS_ID, PAD_ID, SOS_ID, UNK_ID
+from keras_s2s.constants import ATTENTION_WEIGHTS, BEAM_WIDTH, EOS_ID, LENGTH_PENALTY, NBEST, PAD_ID, SOS_ID, UNK_ID
 from keras_s2s.errors import KerasS2SError
-from keras_s2s.constants import BEAM_WIDTH, LENGTH_PENALTY, NBEST
 from keras_s2s.decoding import Beam, Greedy, Hypothesis, Strategy, beam_hypotheses, decode, greedy_hypotheses, log_softmax
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
 from keras_s2s.tokenization import TextSpec
