@@ -128,28 +128,22 @@ def export_models(
         clock = time.perf_counter()
         write_savedmodel(encoder, signatures.encoder, staging.savedmodel_dir("encoder", version))
         write_savedmodel(decoder, signatures.decoder, staging.savedmodel_dir("decoder", version))
-        greedy_functions = {
-            compiled: greedy_serving_function(
-                encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length,
-                check_inputs=True, compile_small_batches=compiled,
+
+        # The greedy and beam graphs: serving_default, plus the same decoding XLA-compiled.
+        def write_decoding_savedmodel(graph: str, make_function, compiled_signature: str) -> None:
+            write_function_savedmodel(
+                [encoder, step_decoder], make_function(False), staging.savedmodel_dir(graph, version),
+                {compiled_signature: make_function(True)},
             )
-            for compiled in (False, True)
-        }
-        write_function_savedmodel(
-            [encoder, step_decoder], greedy_functions[False], staging.savedmodel_dir("greedy", version),
-            {COMPILED_GREEDY_SIGNATURE: greedy_functions[True]},
-        )
+
+        write_decoding_savedmodel("greedy", lambda compiled: greedy_serving_function(
+            encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length,
+            check_inputs=True, compile_small_batches=compiled,
+        ), COMPILED_GREEDY_SIGNATURE)
         beam = beam_signature(signatures.encoder, signatures.decoding)
-        beam_functions = {
-            compiled: beam_serving_function(
-                encoder, step_decoder, beam, signatures.decoding, config.max_decode_length, compiled=compiled
-            )
-            for compiled in (False, True)
-        }
-        write_function_savedmodel(
-            [encoder, step_decoder], beam_functions[False], staging.savedmodel_dir("beam", version),
-            {COMPILED_BEAM_SIGNATURE: beam_functions[True]},
-        )
+        write_decoding_savedmodel("beam", lambda compiled: beam_serving_function(
+            encoder, step_decoder, beam, signatures.decoding, config.max_decode_length, compiled=compiled,
+        ), COMPILED_BEAM_SIGNATURE)
         tables = TextTables(source_vocab, target_vocab)
         translate_function = translate_serving_function(
             encoder, step_decoder, signatures.decoding, tables, config=config, strategy=translate_strategy,
