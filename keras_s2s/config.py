@@ -29,7 +29,7 @@ Tokenizer = Literal["char", "word"]
 Normalization = Literal["none", "NFC", "NFD", "NFKC", "NFKD"]
 Dataset = Literal["tsv", "cmudict", "toy"]
 LengthPolicy = Literal["filter", "truncate"]
-LearningRateDecay = Literal["none", "linear"]
+LearningRateDecay = Literal["none", "linear", "linear_budget"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,14 +106,20 @@ class Seq2SeqConfig:
     learning_rate_decay: LearningRateDecay = "none"
     """``linear``: the learning rate falls linearly over ``epochs``, epoch e (from 0) training at
     ``learning_rate * (epochs - e) / epochs``, so a fixed budget of epochs ends at a small step
-    size (budgeted training, Li et al. 2020). ``none``: constant (unless ``reduce_lr_patience``)."""
+    size (budgeted training, Li et al. 2020). ``linear_budget``: the same fall over the wall-clock
+    budget ``max_train_minutes`` instead of over epochs: an epoch that starts when t of the
+    budget's T seconds are spent trains at ``learning_rate * (T - t) / T``, and training ends
+    when one more epoch would not fit, so a run uses its whole budget on a fast machine and still
+    ends at a small step on a slow one (``epochs`` stays an upper bound). ``none``: constant
+    (unless ``reduce_lr_patience``)."""
     average_last_epochs: Optional[int] = None
     """The final model averages the weights of the last this many epochs (checkpoint averaging,
     as in OpenNMT's ``average_checkpoints``) instead of taking the epoch with the best val_loss.
     Needs at least 2; the run keeps those epochs' weights in ``checkpoints/``. None: best epoch."""
     max_train_minutes: Optional[float] = None
     """Wall-clock budget: training stops after the epoch whose successor would end past it
-    (the best epoch's weights are kept as always). None: only ``epochs`` and early stopping."""
+    (the best epoch's weights are kept as always); a resumed run counts the time of the epochs
+    it backed up. None: only ``epochs`` and early stopping."""
     bucket_width: int = 4
     """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
     shuffle_buffer: int = 20_000
@@ -152,6 +158,11 @@ class Seq2SeqConfig:
                 f"config field 'learning_rate_decay': {self.learning_rate_decay!r} sets the learning rate of "
                 f"every epoch, so it cannot be combined with reduce_lr_patience ({self.reduce_lr_patience}); "
                 "set one of them (reduce_lr_patience: null or learning_rate_decay: \"none\")"
+            )
+        if self.learning_rate_decay == "linear_budget" and self.max_train_minutes is None:
+            raise ConfigError(
+                "config field 'max_train_minutes': learning_rate_decay 'linear_budget' decays over the "
+                "wall-clock budget, so it needs one (minutes of training), got None"
             )
         if self.max_vocab_size is not None and self.max_vocab_size < 5:
             raise ConfigError(

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_s2s import distribute
 from keras_s2s.averaging import EpochWeights, average_epoch_weights
-from keras_s2s.config import Seq2SeqConfig
+from keras_s2s.config import ConfigError, Seq2SeqConfig
 from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
 from keras_s2s.datasets.resolve import dataset_files
 from keras_s2s.errors import KerasS2SError
@@ -213,9 +213,13 @@ def _fit(
     train_batches = _batches(config, config.train_file, source_vocab, target_vocab, strategy, shuffle=True)
     validation_batches = _batches(config, config.validation_file, source_vocab, target_vocab, strategy)
 
-    throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=(
-        config.max_train_minutes * 60 if config.max_train_minutes is not None else None
-    ))
+    max_seconds = config.max_train_minutes * 60 if config.max_train_minutes is not None else None
+    throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=max_seconds)
+    if config.learning_rate_decay == "linear_budget" and distribute.is_multi_worker(strategy):
+        raise ConfigError(
+            "config field 'learning_rate_decay': 'linear_budget' follows this machine's clock, so the "
+            "workers of a multi-worker run would train at different rates; use 'linear' (over epochs)"
+        )
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [throughput, *training_callbacks(
         checkpoint_path=run.checkpoint,
@@ -223,6 +227,10 @@ def _fit(
         early_stopping_patience=config.early_stopping_patience,
         reduce_lr_patience=config.reduce_lr_patience,
         linear_decay=(config.learning_rate, config.epochs) if config.learning_rate_decay == "linear" else None,
+        budget_decay=(
+            (config.learning_rate, max_seconds, throughput.elapsed_seconds)
+            if config.learning_rate_decay == "linear_budget" else None
+        ),
         tensorboard_dir=run.tensorboard_dir,
         append_history=backup is not None,
     )]
@@ -361,11 +369,13 @@ def training_callbacks(
     early_stopping_patience: Optional[int],
     reduce_lr_patience: Optional[int] = None,
     linear_decay: Optional[tuple[float, int]] = None,
+    budget_decay: Optional[tuple[float, float, Callable[[], float]]] = None,
     tensorboard_dir: Optional[str | Path] = None,
     append_history: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint (weights, by val_loss), optional learning-rate halving on a val_loss
-    plateau or linear decay (``linear_decay``: (learning rate, epochs), see the config's
+    plateau or linear decay (``linear_decay``: (learning rate, epochs); ``budget_decay``:
+    (learning rate, budget seconds, the elapsed-seconds clock); see the config's
     ``learning_rate_decay``), CSV history, optional early stopping, and TensorBoard event files
     (per epoch) when ``tensorboard_dir`` is given. ``append_history``: add rows to an existing
     history file (a resumed run) instead of starting it anew."""
@@ -379,6 +389,8 @@ def training_callbacks(
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=reduce_lr_patience))
     if linear_decay is not None:
         callbacks.append(keras.callbacks.LearningRateScheduler(linear_learning_rate(*linear_decay)))
+    if budget_decay is not None:
+        callbacks.append(keras.callbacks.LearningRateScheduler(budget_linear_learning_rate(*budget_decay)))
     callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=append_history))
     if early_stopping_patience is not None:
         callbacks.append(
@@ -387,6 +399,22 @@ def training_callbacks(
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     return callbacks
+
+
+BUDGET_DECAY_FLOOR = 0.01
+"""``linear_budget`` never sets less than this fraction of the learning rate (an epoch that
+starts with the budget spent, e.g. after a resume past it, still learns)."""
+
+
+def budget_linear_learning_rate(learning_rate: float, budget_seconds: float, elapsed_seconds: Callable[[], float]):
+    """epoch -> ``learning_rate * (T - t) / T``, T = ``budget_seconds`` and t =
+    ``elapsed_seconds()`` when the epoch starts (a ThroughputLogger's; at least
+    ``BUDGET_DECAY_FLOOR`` of the rate): the config's ``linear_budget`` decay."""
+
+    def rate(epoch: int, _current_rate: Optional[float] = None) -> float:
+        return learning_rate * max((budget_seconds - elapsed_seconds()) / budget_seconds, BUDGET_DECAY_FLOOR)
+
+    return rate
 
 
 def linear_learning_rate(learning_rate: float, epochs: int):
@@ -404,7 +432,8 @@ class ThroughputLogger(keras.callbacks.Callback):
     epoch's logs; put it before CSVLogger so the history file records them.
 
     With ``max_seconds`` it also keeps training within a wall-clock budget: it stops after
-    an epoch when one more epoch as long as the last would end past the budget."""
+    an epoch when one more epoch as long as the last would end past the budget. The time spent,
+    ``trained_seconds``, counts the epochs before a resume too (EpochBackup backs it up)."""
 
     def __init__(self, target_tokens_per_epoch: int, *, max_seconds: Optional[float] = None) -> None:
         super().__init__()
@@ -412,20 +441,29 @@ class ThroughputLogger(keras.callbacks.Callback):
         self.max_seconds = max_seconds
         self.epoch_seconds: list[float] = []
         self.stopped_by_budget = False
+        self.trained_seconds = 0.0
+        self._seconds_before: Optional[float] = None
 
     def on_train_begin(self, logs=None):
         self._train_start = time.perf_counter()
+        self._seconds_before = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        if self._seconds_before is None:  # read here: a resume restores it after on_train_begin
+            self._seconds_before = self.trained_seconds
+
+    def elapsed_seconds(self) -> float:
+        """Wall-clock seconds of training so far, a resumed run's earlier epochs included."""
+        return (self._seconds_before or 0.0) + time.perf_counter() - self._train_start
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        seconds = now - self._start
+        seconds = time.perf_counter() - self._start
+        self.trained_seconds = self.elapsed_seconds()
         self.epoch_seconds.append(seconds)
         if logs is not None:
             logs["seconds"] = seconds
             logs["target_tokens_per_second"] = self.target_tokens_per_epoch / seconds
-        if self.max_seconds is not None and now - self._train_start + seconds > self.max_seconds:
+        if self.max_seconds is not None and self.trained_seconds + seconds > self.max_seconds:
             self.stopped_by_budget = True
             self.model.stop_training = True

@@ -179,6 +179,12 @@ def test_linear_decay_and_plateau_halving_both_set_the_learning_rate_so_only_one
     assert Seq2SeqConfig(dataset="toy", learning_rate_decay="linear").reduce_lr_patience is None
 
 
+def test_a_decay_over_the_time_budget_needs_a_time_budget():
+    with pytest.raises(ConfigError, match="'max_train_minutes': learning_rate_decay 'linear_budget' .* got None"):
+        Seq2SeqConfig(dataset="toy", learning_rate_decay="linear_budget")
+    assert Seq2SeqConfig(dataset="toy", learning_rate_decay="linear_budget", max_train_minutes=5).max_train_minutes == 5
+
+
 def test_learning_rate_decay_is_one_of_its_names():
     assert "'learning_rate_decay'" in config_error(learning_rate_decay="cosine")
 

@@ -1,7 +1,7 @@
 """Training options that change when model.fit stops, how fast it learns or which weights it
 keeps: the wall-clock budget (max_train_minutes), learning-rate halving on a val_loss plateau
-(reduce_lr_patience), linear learning-rate decay over the epochs (learning_rate_decay) and
-checkpoint averaging (average_last_epochs)."""
+(reduce_lr_patience), linear learning-rate decay over the epochs or over the time budget
+(learning_rate_decay) and checkpoint averaging (average_last_epochs)."""
 
 import csv
 import json
@@ -14,7 +14,7 @@ from conftest import TOY_CONFIG
 from keras_s2s.averaging import EpochWeights, average_epoch_weights, epoch_weights_path, saved_epochs
 from keras_s2s.config import ConfigError, Seq2SeqConfig
 from keras_s2s.errors import KerasS2SError
-from keras_s2s.training import train_model
+from keras_s2s.training import BUDGET_DECAY_FLOOR, ThroughputLogger, budget_linear_learning_rate, train_model
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +52,37 @@ def test_linear_decay_lowers_the_learning_rate_every_epoch_to_a_small_last_step(
     with open(tmp_path / "run" / "history.csv", newline="") as handle:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
     assert rates == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+
+
+def test_budget_decay_sets_each_epoch_the_rate_of_the_time_left():
+    clock = iter([0.0, 30.0, 90.0, 118.0, 150.0])
+    rate = budget_linear_learning_rate(2e-3, 120.0, lambda: next(clock))
+    assert [rate(epoch) for epoch in range(5)] == pytest.approx([2e-3, 1.5e-3, 5e-4, 2e-3 * 2 / 120, 2e-3 * BUDGET_DECAY_FLOOR])
+
+
+def test_the_time_spent_counts_the_epochs_before_a_resume():
+    logger = ThroughputLogger(100)
+    logger.on_train_begin()
+    logger.trained_seconds = 250.0  # what EpochBackup restores after on_train_begin
+    logger.on_epoch_begin(0)
+    assert 250.0 <= logger.elapsed_seconds() < 260.0
+
+
+def test_budget_decay_falls_with_the_wall_clock_and_training_ends_inside_the_budget(tmp_path):
+    budget_seconds = 12.0
+    config = toy_config(epochs=400, learning_rate=1e-3, learning_rate_decay="linear_budget",
+                        max_train_minutes=budget_seconds / 60, early_stopping_patience=None)
+    summary = train_model(config, tmp_path / "run", verbose=0)
+    with open(tmp_path / "run" / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rates, seconds = [float(row["learning_rate"]) for row in rows], [float(row["seconds"]) for row in rows]
+    assert summary["stopped_by_time_budget"] is True and len(rows) >= 2
+    assert rates[0] == pytest.approx(1e-3, rel=0.05)
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    # Epoch e starts after at least the epochs before it: its rate is at most the time left's share.
+    for epoch, rate in enumerate(rates):
+        assert rate <= 1e-3 * (1 - sum(seconds[:epoch]) / budget_seconds) + 1e-9
+    assert rates[-1] < 1e-3 * 0.5
 
 
 def saved_weights(path) -> list[np.ndarray]:
