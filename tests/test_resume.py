@@ -192,6 +192,25 @@ def test_a_resumed_run_keeps_its_plateau_counters_and_learning_rate_like_an_unin
     assert rates == pytest.approx([1e-7, 1e-7, 5e-8, 2.5e-8])
 
 
+def test_a_resumed_run_decays_its_learning_rate_over_the_time_it_has_left_not_a_fresh_budget(tmp_path, monkeypatch):
+    from keras_s2s import training
+
+    config = Seq2SeqConfig.from_json(TOY_CONFIG).replace(
+        embedding_size=8, hidden_size=16, epochs=4, learning_rate=1e-3, learning_rate_decay="linear_budget",
+        max_train_minutes=1, early_stopping_patience=None,
+    )
+    callbacks = training.training_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "training_callbacks", lambda **kwargs: [*callbacks(**kwargs), CrashAtEpoch(2)])
+        with pytest.raises(RuntimeError, match="crash at epoch 2"):
+            training.train_model(config, tmp_path / "run", resume=True, verbose=0)
+
+    training.train_model(config, tmp_path / "run", resume=True, verbose=0)
+    rates = [float(row["learning_rate"]) for row in history_rows(tmp_path / "run")]
+    # A fresh budget would start the resumed epoch at ~1e-3 again, above the epoch before the crash.
+    assert len(rates) == 4 and all(later < earlier for earlier, later in zip(rates, rates[1:]))
+
+
 # --- what a resume refuses (no training needed: the checks come first) ----------------------
 @pytest.fixture
 def interrupted_tsv_run(tmp_path, monkeypatch):
