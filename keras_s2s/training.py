@@ -66,6 +66,11 @@ def train_model(
     """
     log = log or sys.stdout
     strategy = distribute.resolve_strategy(strategy)
+    if config.learning_rate_decay == "linear_budget" and distribute.is_multi_worker(strategy):
+        raise ConfigError(
+            "config field 'learning_rate_decay': 'linear_budget' follows this machine's clock, so the "
+            "workers of a multi-worker run would train at different rates; use 'linear' (over epochs)"
+        )
     if strategy is not None:
         print(f"[distribute] {distribute.describe(strategy, config.batch_size)}", file=log)
     with distribute.peer_failures_reported(strategy), \
@@ -215,11 +220,6 @@ def _fit(
 
     max_seconds = config.max_train_minutes * 60 if config.max_train_minutes is not None else None
     throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=max_seconds)
-    if config.learning_rate_decay == "linear_budget" and distribute.is_multi_worker(strategy):
-        raise ConfigError(
-            "config field 'learning_rate_decay': 'linear_budget' follows this machine's clock, so the "
-            "workers of a multi-worker run would train at different rates; use 'linear' (over epochs)"
-        )
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [throughput, *training_callbacks(
         checkpoint_path=run.checkpoint,
@@ -441,25 +441,23 @@ class ThroughputLogger(keras.callbacks.Callback):
         self.max_seconds = max_seconds
         self.epoch_seconds: list[float] = []
         self.stopped_by_budget = False
-        self.trained_seconds = 0.0
-        self._seconds_before: Optional[float] = None
+        self.trained_seconds = 0.0  # up to the last epoch end (a resume restores it)
 
     def on_train_begin(self, logs=None):
-        self._train_start = time.perf_counter()
-        self._seconds_before = None
+        self._counted_until = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self._seconds_before is None:  # read here: a resume restores it after on_train_begin
-            self._seconds_before = self.trained_seconds
 
     def elapsed_seconds(self) -> float:
         """Wall-clock seconds of training so far, a resumed run's earlier epochs included."""
-        return (self._seconds_before or 0.0) + time.perf_counter() - self._train_start
+        return self.trained_seconds + time.perf_counter() - self._counted_until
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
-        self.trained_seconds = self.elapsed_seconds()
+        now = time.perf_counter()
+        seconds = now - self._start
+        self.trained_seconds += now - self._counted_until
+        self._counted_until = now
         self.epoch_seconds.append(seconds)
         if logs is not None:
             logs["seconds"] = seconds

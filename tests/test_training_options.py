@@ -85,6 +85,17 @@ def test_budget_decay_falls_with_the_wall_clock_and_training_ends_inside_the_bud
     assert rates[-1] < 1e-3 * 0.5
 
 
+def test_a_multi_worker_run_refuses_the_budget_decay_before_it_touches_the_run_directory(tmp_path, monkeypatch):
+    from keras_s2s import distribute
+
+    # Each worker's clock would set its own rate; the two-process setup itself is tested in test_distribute.py.
+    monkeypatch.setattr(distribute, "is_multi_worker", lambda strategy: True)
+    config = toy_config(learning_rate_decay="linear_budget", max_train_minutes=1)
+    with pytest.raises(ConfigError, match="'learning_rate_decay': 'linear_budget' .* multi-worker .* use 'linear'"):
+        train_model(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 def saved_weights(path) -> list[np.ndarray]:
     with np.load(path) as saved:
         return [saved[f"arr_{index}"] for index in range(len(saved.files))]
