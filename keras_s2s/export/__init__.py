@@ -163,7 +163,7 @@ def export_models(
         write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
         recurrences["greedy"] = write_greedy_onnx(
             encoder, step_decoder, config, greedy, signatures.decoding, config.max_decode_length,
-            staging.onnx_file("greedy"),
+            staging.onnx_file("greedy"), encoder_recurrence=recurrences["encoder"],
         )
         seconds["onnx"] = time.perf_counter() - clock
         staging.assets.mkdir(parents=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional
@@ -54,29 +55,34 @@ def write_greedy_onnx(
     decoding: DecodingInterface,
     max_length: int,
     path: str | Path,
+    encoder_recurrence: Optional[str] = None,
 ) -> str:
     """Greedy decoding as one ONNX graph (keras_s2s.export.greedy): the encoder as in
     ``write_encoder_onnx``, then a ``Loop`` over the one-step decoder. Returns the encoder's
-    recurrence kind."""
+    recurrence kind. ``encoder_recurrence``: what ``write_encoder_onnx`` returned for this
+    encoder; ``"loop"`` skips converting the unmasked twin, which tf2onnx would not fuse here
+    either (the greedy graph is the slowest conversion of an export)."""
     return _write_with_fast_encoder(
         lambda any_encoder: greedy_serving_function(
             any_encoder, step_decoder, signature, decoding, max_length, check_inputs=False
         ),
-        encoder, config, signature, path,
+        encoder, config, signature, path, try_fused=encoder_recurrence != "loop",
     )
 
 
 def _write_with_fast_encoder(function_over: Callable, encoder: keras.Model, config: Seq2SeqConfig,
-                             signature: GraphSignature, path: str | Path) -> str:
+                             signature: GraphSignature, path: str | Path, try_fused: bool = True) -> str:
     """Converts ``function_over(unmasked encoder)`` when tf2onnx fuses every encoder layer
     (one fused op per layer in the main graph, outside any decoding ``Loop``) and feeds them
-    the source lengths; otherwise converts ``function_over(encoder)`` (masked, a ``Loop``)."""
-    proto = _convert(function_over(unmasked_encoder(encoder, config)))
-    fused = [node for node in proto.graph.node if node.op_type in FUSED_RECURRENT_OPS]
-    if len(fused) == config.num_layers:
-        _feed_source_lengths(proto)
-        _save_checked(proto, signature, path)
-        return "fused"
+    the source lengths; otherwise (or without ``try_fused``) converts ``function_over(encoder)``
+    (masked, a ``Loop``)."""
+    if try_fused:
+        proto = _convert(function_over(unmasked_encoder(encoder, config)))
+        fused = [node for node in proto.graph.node if node.op_type in FUSED_RECURRENT_OPS]
+        if len(fused) == config.num_layers:
+            _feed_source_lengths(proto)
+            _save_checked(proto, signature, path)
+            return "fused"
     _save_checked(_convert(function_over(encoder)), signature, path)
     return "loop"
 
@@ -91,9 +97,33 @@ def op_types(path: str | Path) -> Counter:
 def _convert(function):
     import tf2onnx
 
-    with _shape_warnings_dropped():
+    with _shape_warnings_dropped(), _optimizer_failures_raised():
         proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     return proto
+
+
+# tf2onnx reads this variable to choose whether its graph optimizers may fail.
+TF2ONNX_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+
+
+@contextlib.contextmanager
+def _optimizer_failures_raised():
+    """Makes a failing tf2onnx optimizer pass raise instead of being skipped with a warning.
+
+    To skip a failing pass, tf2onnx deep-copies the whole graph before each of its optimizer
+    passes (~180 per greedy graph), a fifth of an export's time. Every graph we export passes
+    every optimizer (tests/test_export.py: no tf2onnx warning), so a failure would be a bug to
+    see, not to hide. tf2onnx 1.17 disables catching whenever the variable is set (it compares
+    the variable's name, not its value, with "TRUE"); "FALSE" also means it once that is fixed."""
+    previous = os.environ.get(TF2ONNX_CATCH_ERRORS)
+    os.environ[TF2ONNX_CATCH_ERRORS] = "FALSE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[TF2ONNX_CATCH_ERRORS]
+        else:
+            os.environ[TF2ONNX_CATCH_ERRORS] = previous
 
 
 @contextlib.contextmanager
