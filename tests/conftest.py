@@ -161,3 +161,40 @@ def trained_toy_export(request, trained_toy):
     if request.param == "plain":
         return trained_toy[0], request.getfixturevalue("exported_toy")
     return request.getfixturevalue("trained_toy_attention_run"), request.getfixturevalue("exported_toy_attention")
+
+
+# Untrained models exported once per test session (tests/test_export.py checks each against
+# Keras on every runtime): every cell type at one layer or two and every encoder and attention
+# kind. Each takes ~10 s to export and gets ~30 tests, so cases that add no path (a 2-layer
+# LSTM or GRU without attention, a 1-layer SimpleRNN) are left out.
+EXPORT_CASES = {
+    "lstm-1layer": ("lstm", 1, {}),
+    "gru-1layer": ("gru", 1, {}),
+    "rnn-2layer": ("rnn", 2, {}),
+    "bi-lstm-bahdanau": ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"}),
+    "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),
+    "bi-gru-2layer-luong": ("gru", 2, {"bidirectional": True, "attention": "luong"}),
+    "bi-lstm-2layer-luong-dot-summed": (
+        "lstm", 2, {"bidirectional": True, "attention": "luong", "attention_score": "dot", "encoder_merge": "sum"},
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def export_case(tmp_path_factory):
+    """export_case(name) -> (run_dir, export_dir) of EXPORT_CASES[name], exported once per test
+    session (shared by the test files and pytest-xdist workers that ask for it). Read them;
+    tests that change a run or an export work on a copy."""
+    from keras_s2s.export import export_run
+
+    def export(name: str) -> tuple[Path, Path]:
+        def make(directory: Path) -> list:
+            cell, layers, fields = EXPORT_CASES[name]
+            run_dir = make_untrained_run(directory / "run", cell, layers, **fields)
+            export_run(run_dir, directory / "export")
+            return [str(run_dir), str(directory / "export")]
+
+        run_dir, export_dir = made_once(tmp_path_factory, f"export-{name}", make)
+        return Path(run_dir), Path(export_dir)
+
+    return export

@@ -1,7 +1,8 @@
 """Export: encoder and decoder-step graphs as SavedModel and ONNX, equal to Keras.
 
-Parity is checked for every cell type and 1-2 layers on untrained models (random weights
-exercise every path as well as trained ones), and greedy decoding on the trained toy model.
+Parity is checked on untrained models (random weights exercise every path as well as trained
+ones) for every cell type, 1 and 2 layers, both attention kinds and a bidirectional encoder, and
+greedy and beam decoding on the trained toy models.
 """
 
 from __future__ import annotations
@@ -25,43 +26,12 @@ from keras_s2s.runtime.artifact import ExportLayout, sha256_of
 from keras_s2s.tokenization import TextSpec
 from keras_s2s.vocab import Vocabulary
 
-from conftest import make_untrained_run
+from conftest import EXPORT_CASES, make_untrained_run
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
-
-
-EXPORT_CASES = {
-    **{f"{c}-{n}layer": (c, n, {}) for c in ("lstm", "gru", "rnn") for n in (1, 2)},
-    "bi-lstm-bahdanau": ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"}),
-    "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),
-    "bi-gru-2layer-luong": ("gru", 2, {"bidirectional": True, "attention": "luong"}),
-    "bi-lstm-2layer-luong-dot-summed": (
-        "lstm", 2, {"bidirectional": True, "attention": "luong", "attention_score": "dot", "encoder_merge": "sum"},
-    ),
-}
-
-
-@pytest.fixture(scope="module")
-def export_case(tmp_path_factory):
-    """export_case(name) -> (run_dir, export_dir) of EXPORT_CASES[name], exported once per module.
-    Tests that change an export work on a copy."""
-    from keras_s2s.export import export_run
-
-    done: dict[str, tuple[Path, Path]] = {}
-
-    def export(name: str) -> tuple[Path, Path]:
-        if name not in done:
-            cell, layers, fields = EXPORT_CASES[name]
-            base = tmp_path_factory.mktemp(name)
-            run_dir = make_untrained_run(base / "run", cell, layers, **fields)
-            export_run(run_dir, base / "export")
-            done[name] = run_dir, base / "export"
-        return done[name]
-
-    return export
 
 
 @pytest.fixture(scope="module", params=list(EXPORT_CASES), ids=str)
@@ -519,6 +489,10 @@ def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(p
     else:
         assert metadata["graphs"]["encoder"]["onnx_recurrence"] == "loop"
         assert "Loop" in op_types
+    # The greedy graph's encoder is converted the same way (its fused ops sit before the decoding Loop).
+    assert metadata["graphs"]["greedy"]["onnx_recurrence"] == metadata["graphs"]["encoder"]["onnx_recurrence"]
+    greedy_ops = [n.op_type for n in onnx.load(str(export_dir / "onnx" / "greedy.onnx")).graph.node]
+    assert greedy_ops.count("LSTM") == (config.num_layers if config.cell == "lstm" else 0)
 
 
 def test_saved_model_cli_lists_the_documented_signatures(exported_one):

@@ -42,14 +42,11 @@ from keras_s2s.constants import SOS_ID
 from keras_s2s.errors import ConfigError, ExportError
 from keras_s2s.runtime import load_translator
 from keras_s2s.runtime.artifact import ExportLayout, sha256_of
-from test_export import make_untrained_run, random_source_ids
+from test_export import random_source_ids
 
 RUNTIMES = ("onnx", "savedmodel")
 ATOL = 1e-5
-MODELS = {
-    "lstm": ("lstm", 1, {}),
-    "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),
-}
+MODELS = {"lstm": "lstm-1layer", "bi-lstm-luong": "bi-lstm-luong"}  # name here -> conftest.EXPORT_CASES
 OLD, NEW = "lstm", "bi-lstm-luong"  # what versions 1 and 2 of the fault tests export
 SENTENCES = ["I go home", "we are friends", "the cat sleeps"]
 PROBE_SOURCE = np.array([[5, 6, 7], [8, 9, 0]], np.int32)
@@ -57,17 +54,10 @@ PROBE_TOKENS = np.array([[SOS_ID, 5, 6, 7], [SOS_ID, 8, 4, 4]], np.int32)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
-    """Model name -> (run directory, its export as version 1 in a directory named ``export``)."""
-    from keras_s2s.export import export_run
-
-    pairs = {}
-    for name, (cell, layers, fields) in MODELS.items():
-        base = tmp_path_factory.mktemp(name)
-        run_dir = make_untrained_run(base / "run", cell, layers, **fields)
-        export_run(run_dir, base / "export")
-        pairs[name] = (run_dir, base / "export")
-    return pairs
+def exported(export_case) -> dict[str, tuple[Path, Path]]:
+    """Model name -> (run directory, its export as version 1 in a directory named ``export``),
+    shared with tests/test_export.py: copy before changing."""
+    return {name: export_case(case) for name, case in MODELS.items()}
 
 
 # --- the decoder on a whole target prefix --------------------------------------------------
