@@ -404,6 +404,22 @@ def test_exporting_logs_no_tf2onnx_warnings(tmp_path, caplog):
     assert [record.getMessage() for record in caplog.records if record.name.startswith("tf2onnx")] == []
 
 
+@pytest.mark.parametrize("before", [None, "TRUE"], ids=["unset", "set-by-the-user"])
+def test_the_conversion_raises_optimizer_failures_and_restores_the_tf2onnx_variable(monkeypatch, before):
+    """tf2onnx skips a failing optimizer pass only after deep-copying the graph before every
+    pass (a fifth of an export); the conversion turns that off and leaves the process's
+    environment as it found it."""
+    from keras_s2s.export.onnx import TF2ONNX_CATCH_ERRORS, _optimizer_failures_raised
+
+    if before is None:
+        monkeypatch.delenv(TF2ONNX_CATCH_ERRORS, raising=False)
+    else:
+        monkeypatch.setenv(TF2ONNX_CATCH_ERRORS, before)
+    with _optimizer_failures_raised():
+        assert os.environ[TF2ONNX_CATCH_ERRORS] == "FALSE"
+    assert os.environ.get(TF2ONNX_CATCH_ERRORS) == before
+
+
 def _counting_loop(trip_count: int, guard: float, inside_if: bool = False):
     """An ONNX graph: x = 0; Loop(M=trip_count) { x += 1; continue while iteration < guard
     and x < 100 } -> x, with tf2onnx's guard pattern (Cast, Less, And) and a dead step counter.
