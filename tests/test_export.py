@@ -420,6 +420,35 @@ def test_the_conversion_raises_optimizer_failures_and_restores_the_tf2onnx_varia
     assert os.environ.get(TF2ONNX_CATCH_ERRORS) == before
 
 
+def test_an_optimizer_pass_that_fails_is_skipped_with_a_warning_and_the_export_still_agrees_with_keras(
+    tmp_path, monkeypatch, caplog
+):
+    """The fast conversion raises on a failing tf2onnx optimizer pass; the export then converts
+    that graph again the slow way, which skips the pass, instead of failing (a pass that fails
+    on every graph is added to tf2onnx's own optimizer table here)."""
+    import logging
+
+    import tf2onnx.optimizer
+
+    from keras_s2s.export import export_run
+
+    class FailingPass:
+        graph_been_opt = False
+
+        def optimize(self, graph, iteration):
+            raise RuntimeError("this optimizer pass always fails")
+
+    monkeypatch.setitem(tf2onnx.optimizer._optimizers, "always_fails", FailingPass)
+    run_dir = make_untrained_run(tmp_path / "run", "lstm", 1)
+    with caplog.at_level(logging.WARNING):
+        export_run(run_dir, tmp_path / "export")
+    ours = [r for r in caplog.records if r.name == "keras_s2s.export.onnx"]
+    assert len(ours) == 3, "each of the three ONNX conversions (encoder, decoder, greedy) fell back once"
+    assert all("converting again, skipping optimizer passes that fail" in r.getMessage() for r in ours)
+    sources = ["I go home", "we are friends"]
+    assert load_translator(tmp_path / "export", "onnx").translate(sources) == load_translator(run_dir, "keras").translate(sources)
+
+
 def _counting_loop(trip_count: int, guard: float, inside_if: bool = False):
     """An ONNX graph: x = 0; Loop(M=trip_count) { x += 1; continue while iteration < guard
     and x < 100 } -> x, with tf2onnx's guard pattern (Cast, Less, And) and a dead step counter.

@@ -97,9 +97,17 @@ def op_types(path: str | Path) -> Counter:
 def _convert(function):
     import tf2onnx
 
-    with _shape_warnings_dropped(), _optimizer_failures_raised():
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
-    return proto
+    def convert():
+        return tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)[0]
+
+    with _shape_warnings_dropped():
+        try:
+            with _optimizer_failures_raised():
+                return convert()
+        except Exception:  # noqa: BLE001  an optimizer pass failed (or the conversion did: it fails again below)
+            logging.getLogger(__name__).warning(
+                "tf2onnx failed on this graph; converting again, skipping optimizer passes that fail", exc_info=True)
+            return convert()
 
 
 # tf2onnx reads this variable to choose whether its graph optimizers may fail.
@@ -112,9 +120,10 @@ def _optimizer_failures_raised():
 
     To skip a failing pass, tf2onnx deep-copies the whole graph before each of its optimizer
     passes (~180 per greedy graph), a fifth of an export's time. Every graph we export passes
-    every optimizer (tests/test_export.py: no tf2onnx warning), so a failure would be a bug to
-    see, not to hide. tf2onnx 1.17 disables catching whenever the variable is set (it compares
-    the variable's name, not its value, with "TRUE"); "FALSE" also means it once that is fixed."""
+    every optimizer (tests/test_export.py: no tf2onnx warning), so ``_convert`` converts without
+    the copies and only if that raises converts again the slow way, which skips the failing pass
+    and warns. tf2onnx 1.17 disables catching whenever the variable is set (it compares the
+    variable's name, not its value, with "TRUE"); "FALSE" also means it once that is fixed."""
     previous = os.environ.get(TF2ONNX_CATCH_ERRORS)
     os.environ[TF2ONNX_CATCH_ERRORS] = "FALSE"
     try:
