@@ -59,6 +59,11 @@ def main() -> None:
                         help="checkouts whose keras_s2s to time (default: this repository)")
     args = parser.parse_args()
     run_dir, codes = args.run_dir.resolve(), [c.resolve() for c in args.code]
+    if not (run_dir / "config.json").is_file():
+        parser.error(f"--run-dir {run_dir}: not a training run directory (no config.json)")
+    for code in codes:
+        if not (code / "keras_s2s" / "__init__.py").is_file():
+            parser.error(f"--code {code}: not a keras-s2s checkout (no keras_s2s/__init__.py)")
     times: dict[Path, list[dict[str, float]]] = {code: [] for code in codes}
     with tempfile.TemporaryDirectory() as scratch:
         for round_index in range(args.rounds):

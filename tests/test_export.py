@@ -407,16 +407,19 @@ def test_exporting_logs_no_tf2onnx_warnings(tmp_path, caplog):
 @pytest.mark.parametrize("before", [None, "TRUE"], ids=["unset", "set-by-the-user"])
 def test_the_conversion_raises_optimizer_failures_and_restores_the_tf2onnx_variable(monkeypatch, before):
     """tf2onnx skips a failing optimizer pass only after deep-copying the graph before every
-    pass (a fifth of an export); the conversion turns that off and leaves the process's
-    environment as it found it."""
-    from keras_s2s.export.onnx import TF2ONNX_CATCH_ERRORS, _optimizer_failures_raised
+    pass (a fifth of an export); the conversion turns that off, turns it on (unset: tf2onnx's
+    default) for its slow retry, and leaves the process's environment as it found it."""
+    from keras_s2s.export.onnx import TF2ONNX_CATCH_ERRORS, _tf2onnx_catch_errors
 
     if before is None:
         monkeypatch.delenv(TF2ONNX_CATCH_ERRORS, raising=False)
     else:
         monkeypatch.setenv(TF2ONNX_CATCH_ERRORS, before)
-    with _optimizer_failures_raised():
+    with _tf2onnx_catch_errors(False):
         assert os.environ[TF2ONNX_CATCH_ERRORS] == "FALSE"
+    assert os.environ.get(TF2ONNX_CATCH_ERRORS) == before
+    with _tf2onnx_catch_errors(True):
+        assert TF2ONNX_CATCH_ERRORS not in os.environ
     assert os.environ.get(TF2ONNX_CATCH_ERRORS) == before
 
 

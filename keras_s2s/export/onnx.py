@@ -102,12 +102,13 @@ def _convert(function):
 
     with _shape_warnings_dropped():
         try:
-            with _optimizer_failures_raised():
+            with _tf2onnx_catch_errors(False):
                 return convert()
         except Exception:  # noqa: BLE001  an optimizer pass failed (or the conversion did: it fails again below)
             logging.getLogger(__name__).warning(
                 "tf2onnx failed on this graph; converting again, skipping optimizer passes that fail", exc_info=True)
-            return convert()
+            with _tf2onnx_catch_errors(True):
+                return convert()
 
 
 # tf2onnx reads this variable to choose whether its graph optimizers may fail.
@@ -115,23 +116,24 @@ TF2ONNX_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
 
 
 @contextlib.contextmanager
-def _optimizer_failures_raised():
-    """Makes a failing tf2onnx optimizer pass raise instead of being skipped with a warning.
+def _tf2onnx_catch_errors(catch: bool):
+    """Whether a failing tf2onnx optimizer pass is skipped with a warning (``catch``) or raises.
 
     To skip a failing pass, tf2onnx deep-copies the whole graph before each of its optimizer
     passes (~180 per greedy graph), a fifth of an export's time. Every graph we export passes
     every optimizer (tests/test_export.py: no tf2onnx warning), so ``_convert`` converts without
-    the copies and only if that raises converts again the slow way, which skips the failing pass
-    and warns. tf2onnx 1.17 disables catching whenever the variable is set (it compares the
-    variable's name, not its value, with "TRUE"); "FALSE" also means it once that is fixed."""
-    previous = os.environ.get(TF2ONNX_CATCH_ERRORS)
-    os.environ[TF2ONNX_CATCH_ERRORS] = "FALSE"
+    catching and only if that raises converts again with it. tf2onnx 1.17 turns catching off
+    whenever the variable is set (it compares the variable's name, not its value, with "TRUE")
+    and on when it is unset, so catching means unset, and not catching "FALSE" (right also once
+    that is fixed). The process's own value is restored afterwards."""
+    previous = os.environ.pop(TF2ONNX_CATCH_ERRORS, None)
+    if not catch:
+        os.environ[TF2ONNX_CATCH_ERRORS] = "FALSE"
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ[TF2ONNX_CATCH_ERRORS]
-        else:
+        os.environ.pop(TF2ONNX_CATCH_ERRORS, None)
+        if previous is not None:
             os.environ[TF2ONNX_CATCH_ERRORS] = previous
 
 
