@@ -54,10 +54,14 @@ VARIANTS = {
     "best": ("g2p_cmudict_attention.json", BEST_CONFIG),
     "best-no-stress": (
         "g2p_cmudict_best.json: 2-layer bi-LSTM 256 + Luong, no stress, label smoothing 0.1, dropout 0.2, "
-        "sum bridge, linear decay over 13 epochs",
+        "sum bridge, mixed bfloat16, linear decay over the 60-minute budget",
         BEST_NO_STRESS_CONFIG,
     ),
 }
+# g2p_cmudict_best.json until 2026-12-05, noon: float32, the rate decayed over 13 epochs (what
+# fit 60 minutes on the AVX-512 AMD VM). Its variants below name these fields, so that each
+# reproduces its row.
+BEST_FLOAT32 = {"dtype_policy": "float32", "learning_rate_decay": "linear", "epochs": 13}
 # Variants of a shipped config: (label, fields changed[, base file]); the base is
 # g2p_cmudict_attention.json (its epochs and early stopping) unless named. The variants of
 # g2p_cmudict_best.json name the dropout they ran with: the file had 0.3 until 2026-12-05.
@@ -76,27 +80,27 @@ BEST_VARIANTS = {
     # The same with one layer and the learning rate falling linearly over 20 epochs (what fits
     # 50 minutes on the 2026-12-04 AVX-512 VM; it took 44), and over 25 (the whole budget).
     # With two layers (~260 s per epoch there, so the decay runs over the 13 epochs that fit
-    # 60 minutes) it is the shipped g2p_cmudict_best.json: variant best-no-stress.
+    # 60 minutes) it was the shipped g2p_cmudict_best.json until 2026-12-05: best-no-stress-float32.
     "best-no-stress-1layer": (
         "g2p_cmudict_best.json with 1 layer, linear decay over 20 epochs (dropout 0.3)",
-        {"num_layers": 1, "epochs": 20, "dropout": 0.3},
+        {**BEST_FLOAT32, "num_layers": 1, "epochs": 20, "dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
     "best-no-stress-1layer-25": (
         "g2p_cmudict_best.json with 1 layer, linear decay over 25 epochs (dropout 0.3)",
-        {"num_layers": 1, "epochs": 25, "dropout": 0.3},
+        {**BEST_FLOAT32, "num_layers": 1, "epochs": 25, "dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
     # The 2-layer config as shipped until 2026-12-05 (dropout 0.3), then that config with its
     # final model averaged over the last 6 epochs (checkpoint averaging); --budget-minutes 60.
     "best-no-stress-dropout03": (
         "g2p_cmudict_best.json with dropout 0.3 (shipped until 2026-12-05)",
-        {"dropout": 0.3},
+        {**BEST_FLOAT32, "dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
     "best-no-stress-avg6": (
         "g2p_cmudict_best.json (dropout 0.3), final model = mean of the last 6 epochs' weights",
-        {"average_last_epochs": 6, "dropout": 0.3},
+        {**BEST_FLOAT32, "average_last_epochs": 6, "dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
     # More dropout than 0.3: the last epoch's training token accuracy (0.961, with dropout on)
@@ -104,7 +108,7 @@ BEST_VARIANTS = {
     # better; --budget-minutes 60.
     "best-no-stress-dropout04": (
         "g2p_cmudict_best.json with dropout 0.4",
-        {"dropout": 0.4},
+        {**BEST_FLOAT32, "dropout": 0.4},
         BEST_NO_STRESS_CONFIG,
     ),
     # GRU cells (a quarter fewer weights, a cheaper step: more epochs fit the 60 minutes; at the
@@ -112,7 +116,13 @@ BEST_VARIANTS = {
     # budget so that the epochs that fit set the schedule; --budget-minutes 60.
     "best-no-stress-gru": (
         "g2p_cmudict_best.json with GRU cells, linear decay over the 60-minute budget",
-        {"cell": "gru", "learning_rate_decay": "linear_budget", "epochs": 40},
+        {**BEST_FLOAT32, "cell": "gru", "learning_rate_decay": "linear_budget", "epochs": 40},
+        BEST_NO_STRESS_CONFIG,
+    ),
+    # The shipped config as it was until 2026-12-05, noon (float32, decayed over 13 epochs).
+    "best-no-stress-float32": (
+        "g2p_cmudict_best.json in float32, linear decay over 13 epochs (shipped until 2026-12-05, noon)",
+        BEST_FLOAT32,
         BEST_NO_STRESS_CONFIG,
     ),
     # Three layers, each bidirectional layer's outputs summed (encoder_merge "sum": the layers
@@ -120,7 +130,7 @@ BEST_VARIANTS = {
     # 10 epochs that fit 60 minutes on the 2026-12-04 AVX-512 VM; --budget-minutes 60.
     "best-no-stress-3layer-summed": (
         "g2p_cmudict_best.json with 3 layers, bidirectional outputs summed, linear decay over 10 epochs (dropout 0.3)",
-        {"num_layers": 3, "encoder_merge": "sum", "epochs": 10, "dropout": 0.3},
+        {**BEST_FLOAT32, "num_layers": 3, "encoder_merge": "sum", "epochs": 10, "dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
     # The same with two layers in the encoder and the decoder (published G2P encoders are

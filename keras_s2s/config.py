@@ -30,6 +30,7 @@ Normalization = Literal["none", "NFC", "NFD", "NFKC", "NFKD"]
 Dataset = Literal["tsv", "cmudict", "toy"]
 LengthPolicy = Literal["filter", "truncate"]
 LearningRateDecay = Literal["none", "linear", "linear_budget"]
+DtypePolicy = Literal["float32", "mixed_bfloat16"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +125,12 @@ class Seq2SeqConfig:
     """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
     shuffle_buffer: int = 20_000
     jit_compile: bool = True
+    dtype_policy: DtypePolicy = "float32"
+    """Training only, Keras' dtype policy: ``mixed_bfloat16`` computes layers in bfloat16 with
+    float32 weights and float32 logits (and loss). It pays on CPUs whose oneDNN matmuls run
+    bfloat16 on AMX tiles (Intel Sapphire Rapids and later), and without ``jit_compile``: XLA
+    made it slower where measured (benchmarks/RESULTS.md). The saved ``model.keras`` and every
+    export are float32, so inference is the same as for a float32-trained model."""
     seed: int = 0
 
     def __post_init__(self) -> None:

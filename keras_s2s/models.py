@@ -33,7 +33,8 @@ Padding positions get exactly zero weight (their score is -1e9 before the softma
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import contextlib
+from typing import Iterator, NamedTuple
 
 import keras
 from keras import ops
@@ -413,14 +414,17 @@ def build_decoder(
         for state_name, state in zip(layer_names, new_states):
             outputs[next_state_name(state_name)] = state
     if config.attention == "bahdanau":
-        x = keras.layers.Concatenate(name="bahdanau_output")([x, context])
+        # One step: axis 1, not -1 (as in BahdanauAttentionRNN._step): in the greedy loop that
+        # drops finished rows tf2onnx loses a GRU output's rank and cannot place axis -1.
+        x = keras.layers.Concatenate(axis=1 if single_step else -1, name="bahdanau_output")([x, context])
         x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
     elif config.attention == "luong":
         x, weights = LuongAttention(hidden, memory_width(config), config.attention_score, name="luong_attention")(
             x, inputs[MEMORY], inputs[SOURCE_MASK]
         )
     x = keras.layers.Dropout(config.dropout, name="dropout_output")(x)
-    logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+    # float32 under any dtype policy: the softmax and the loss need its range and precision.
+    logits = keras.layers.Dense(vocab_size, name=LOGITS, dtype="float32")(x)
     outputs[LOGITS] = ops.expand_dims(logits, 1) if single_step else logits
     if config.attention != "none":
         weights = ops.expand_dims(weights, 1) if single_step else weights
@@ -447,15 +451,44 @@ class Seq2Seq(NamedTuple):
 
 
 def build_seq2seq(config: Seq2SeqConfig, source_vocab_size: int, target_vocab_size: int) -> Seq2Seq:
-    """Encoder, decoder and the trainer that composes them (shared weights)."""
-    encoder = build_encoder(config, source_vocab_size)
-    decoder = build_decoder(config, target_vocab_size)
-    return Seq2Seq(encoder, decoder, build_trainer(encoder, decoder))
+    """Encoder, decoder and the trainer that composes them (shared weights), their layers
+    computing in ``config.dtype_policy`` (the logits always in float32)."""
+    with dtype_policy_scope(config.dtype_policy):
+        encoder = build_encoder(config, source_vocab_size)
+        decoder = build_decoder(config, target_vocab_size)
+        return Seq2Seq(encoder, decoder, build_trainer(encoder, decoder))
+
+
+def float32_copy(trainer: keras.Model, config: Seq2SeqConfig) -> Seq2Seq:
+    """The float32 model with ``trainer``'s weights (a ``mixed_bfloat16`` trainer's weights are
+    float32 already): what a run saves, so that loading and exporting it never computes in
+    bfloat16."""
+    encoder, decoder, _ = split_trainer(trainer)
+    copy = build_seq2seq(
+        config.replace(dtype_policy="float32"),
+        encoder.get_layer("embedding").input_dim,
+        decoder.get_layer("embedding").input_dim,
+    )
+    copy.trainer.set_weights(trainer.get_weights())
+    return copy
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy: str) -> Iterator[None]:
+    """Layers created inside take Keras dtype policy ``policy``; the global policy is restored
+    after (Keras has only a process-wide setting)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def unmasked_encoder(encoder: keras.Model, config: Seq2SeqConfig) -> keras.Model:
     """A copy of ``encoder`` without the Keras mask (``build_encoder(mask_padding=False)``)."""
-    copy = build_encoder(config, encoder.get_layer("embedding").input_dim, name=encoder.name, mask_padding=False)
+    with dtype_policy_scope("float32"):
+        copy = build_encoder(config, encoder.get_layer("embedding").input_dim, name=encoder.name, mask_padding=False)
     copy.set_weights(encoder.get_weights())
     return copy
 
@@ -464,7 +497,8 @@ def single_step_decoder(decoder: keras.Model, config: Seq2SeqConfig) -> keras.Mo
     """A copy of ``decoder`` for T=1 with no loop op (``build_decoder(single_step=True)``):
     the same outputs for one token, layer weights copied by name (a folded first layer gets
     the embedding and input projection multiplied out)."""
-    copy = build_decoder(config, decoder.get_layer("embedding").input_dim, name=decoder.name, single_step=True)
+    with dtype_policy_scope("float32"):
+        copy = build_decoder(config, decoder.get_layer("embedding").input_dim, name=decoder.name, single_step=True)
     for layer in copy.layers:
         if isinstance(layer, _TokenLSTMStep):
             layer.set_weights(_TokenLSTMStep.folded_weights(decoder.get_layer("embedding"), decoder.get_layer(layer.name).cell))

@@ -31,7 +31,7 @@ from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_d
 from keras_s2s.datasets.resolve import dataset_files
 from keras_s2s.errors import KerasS2SError
 from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
-from keras_s2s.models import build_seq2seq
+from keras_s2s.models import build_seq2seq, float32_copy
 from keras_s2s.plots import plot_learning_curves
 from keras_s2s.resume import (
     Backup, EpochBackup, ResumeError, RunState, latest_backup, read_history, remove_backups, requested_files,
@@ -312,7 +312,7 @@ def _save_final_model(
             f"[average] epochs {epochs[0]}-{epochs[-1]}: val_loss {averaged['averaged_val_loss']:.4f}, "
             f"val_token_accuracy {averaged['averaged_val_token_accuracy']:.4f}", file=log,
         )
-    save_model_atomically(trainer, run.model)
+    save_model_atomically(_float32_trainer(trainer, run.load_config()), run.model)
     plot_learning_curves(run.history, run.learning_curves)
     val_losses = [row["val_loss"] if math.isfinite(row["val_loss"]) else math.inf for row in history]
     best_epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
@@ -343,6 +343,19 @@ def _save_final_model(
         file=log,
     )
     return summary
+
+
+def _float32_trainer(trainer: keras.Model, config: Seq2SeqConfig) -> keras.Model:
+    """``trainer`` as the float32 model that is saved (itself when it is float32 already),
+    compiled as in training so that the saved file is the same either way."""
+    if config.dtype_policy == "float32":
+        return trainer
+    copy = float32_copy(trainer, config).trainer
+    compile_trainer(
+        copy, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
+        label_smoothing=config.label_smoothing, jit_compile=config.jit_compile,
+    )
+    return copy
 
 
 def compile_trainer(

@@ -169,7 +169,9 @@ def trained_toy_export(request, trained_toy):
 # LSTM or GRU without attention, a 1-layer SimpleRNN) are left out.
 EXPORT_CASES = {
     "lstm-1layer": ("lstm", 1, {}),
-    "gru-1layer": ("gru", 1, {}),
+    # A GRU under Bahdanau attention with a layer above it: its greedy ONNX graph failed to
+    # convert until 2026-12-05 (tf2onnx lost the rank of the cell output in the loop).
+    "gru-2layer-bahdanau": ("gru", 2, {"attention": "bahdanau"}),
     "rnn-2layer": ("rnn", 2, {}),
     "bi-lstm-bahdanau": ("lstm", 1, {"bidirectional": True, "attention": "bahdanau"}),
     "bi-lstm-luong": ("lstm", 1, {"bidirectional": True, "attention": "luong"}),

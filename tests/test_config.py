@@ -185,6 +185,11 @@ def test_a_decay_over_the_time_budget_needs_a_time_budget():
     assert Seq2SeqConfig(dataset="toy", learning_rate_decay="linear_budget", max_train_minutes=5).max_train_minutes == 5
 
 
+def test_dtype_policy_is_float32_or_mixed_bfloat16():
+    assert Seq2SeqConfig(dataset="toy").dtype_policy == "float32"
+    assert "'dtype_policy'" in config_error(dtype_policy="mixed_float16")
+
+
 def test_learning_rate_decay_is_one_of_its_names():
     assert "'learning_rate_decay'" in config_error(learning_rate_decay="cosine")
 

@@ -608,7 +608,7 @@ def test_reexport_adds_the_next_version_beside_the_old_one_without_touching_it(e
 
     from keras_s2s.export import export_run
 
-    run_dir, first_export = export_case("gru-1layer")
+    run_dir, first_export = export_case("lstm-1layer")
     export_dir = Path(shutil.copytree(first_export, tmp_path / "export"))  # version 1
     layout = ExportLayout(export_dir)
     version_1 = {p: sha256_of(p) for g in ("encoder", "decoder") for p in layout.files_under(layout.savedmodel_dir(g, 1))}

@@ -12,7 +12,16 @@ import tensorflow as tf
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import LOGITS, SOURCE_IDS, TOKEN_IDS
 from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
-from keras_s2s.models import build_decoder, build_encoder, build_seq2seq, make_rnn_layer, next_state_name, split_trainer, state_names
+from keras_s2s.models import (
+    build_decoder,
+    build_encoder,
+    build_seq2seq,
+    float32_copy,
+    make_rnn_layer,
+    next_state_name,
+    split_trainer,
+    state_names,
+)
 from keras_s2s.training import compile_trainer
 
 SOURCE_VOCAB = 11
@@ -194,6 +203,34 @@ def test_separately_built_models_have_the_documented_names():
     encoder = build_encoder(model_config(), SOURCE_VOCAB)
     decoder = build_decoder(model_config(), TARGET_VOCAB)
     assert (encoder.name, decoder.name) == ("encoder", "decoder")
+
+
+def all_layers(model: keras.Model) -> list:
+    """Every layer of a trainer, those of the encoder and decoder models inside included."""
+    return [layer for inner in (model, *split_trainer(model)[:2]) for layer in inner.layers]
+
+
+@pytest.mark.parametrize("attention", ["none", "luong", "bahdanau"])
+def test_a_mixed_bfloat16_model_computes_in_bfloat16_but_its_logits_and_float32_copy_do_not(attention):
+    config = model_config(dtype_policy="mixed_bfloat16", bidirectional=True, bridge="sum", attention=attention)
+    mixed = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
+    assert keras.config.dtype_policy().name == "float32", "the build leaves the process-wide policy alone"
+    decoder = mixed.decoder
+    assert decoder.get_layer(LOGITS).dtype_policy.name == "float32"
+    assert {layer.dtype_policy.name for layer in decoder.layers if layer.name != LOGITS and layer.weights} == {"mixed_bfloat16"}
+    assert all(weight.dtype == "float32" for weight in mixed.trainer.weights)
+
+    source = np.array([[5, 6, 7, 0], [8, 9, 4, 4]], np.int32)
+    targets = np.array([[1, 5, 6], [1, 7, 8]], np.int32)
+    logits = mixed.trainer([source, targets])
+    assert logits.dtype == "float32"
+
+    copy = float32_copy(mixed.trainer, config)
+    assert {layer.dtype_policy.name for layer in all_layers(copy.trainer)} == {"float32"}
+    for ours, theirs in zip(copy.trainer.get_weights(), mixed.trainer.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    # The same function, computed with 8 mantissa bits instead of 24.
+    np.testing.assert_allclose(copy.trainer([source, targets]), logits, atol=0.05)
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # the optimizer was never built

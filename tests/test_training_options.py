@@ -154,3 +154,25 @@ def test_epoch_weights_keep_the_last_epochs_and_a_resumed_epoch_drops_the_files_
     assert saved_epochs(tmp_path) == [3]
     keeper.on_epoch_end(3)
     assert saved_epochs(tmp_path) == [3, 4]
+
+
+def test_a_mixed_bfloat16_run_saves_the_float32_model_of_its_best_epoch(tmp_path):
+    # Export and the Keras runtime read model.keras alone: all-float32 layers with the trained
+    # weights make them compute as for a float32-trained model (their parity is tested there).
+    from keras_s2s.models import build_seq2seq
+    from keras_s2s.run_dir import RunDir
+
+    config = toy_config(
+        epochs=2, dtype_policy="mixed_bfloat16", jit_compile=False, bidirectional=True, bridge="sum", attention="luong",
+    )
+    train_model(config, tmp_path / "run", verbose=0)
+
+    run = RunDir(tmp_path / "run")
+    saved = keras.models.load_model(run.model, compile=False)
+    inner = [layer for model in (saved, saved.get_layer("encoder"), saved.get_layer("decoder")) for layer in model.layers]
+    assert {layer.dtype_policy.name for layer in inner} == {"float32"}
+    source_vocab, target_vocab = run.load_vocabularies()
+    best = build_seq2seq(config, len(source_vocab), len(target_vocab)).trainer  # as trained
+    best.load_weights(run.checkpoint)
+    for ours, trained in zip(saved.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(ours, trained)
