@@ -125,6 +125,13 @@ BEST_VARIANTS = {
         BEST_FLOAT32,
         BEST_NO_STRESS_CONFIG,
     ),
+    # The shipped config in float32 (the rate still decayed over the budget): separates what
+    # bfloat16 did for the shipped run from what the budget decay did; --budget-minutes 60.
+    "best-no-stress-float32-budget": (
+        "g2p_cmudict_best.json in float32, linear decay over the 60-minute budget",
+        {"dtype_policy": "float32"},
+        BEST_NO_STRESS_CONFIG,
+    ),
     # Three layers, each bidirectional layer's outputs summed (encoder_merge "sum": the layers
     # above the first and the attention read [B, S, 256] instead of 512), decayed over the
     # 10 epochs that fit 60 minutes on the 2026-12-04 AVX-512 VM; --budget-minutes 60.
