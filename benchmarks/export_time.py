@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--code", type=Path, nargs="+", default=[REPO],
                         help="checkouts whose keras_s2s to time (default: this repository)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     run_dir, codes = args.run_dir.resolve(), [c.resolve() for c in args.code]
     if not (run_dir / "config.json").is_file():
         parser.error(f"--run-dir {run_dir}: not a training run directory (no config.json)")

@@ -4,7 +4,8 @@
 
 Each config of pipelines/configs/ is built with the CMUdict G2P vocabulary sizes and trained on
 one fixed batch (benchmarks/train_step_parts.py: 128 right-padded rows, S = T = 10): 5 warm-up
-steps, then three fits of 20 steps; a measurement is the fastest fit's ms per step. Every
+steps, then three fits of 20 steps, compiled with ``compile_trainer``'s defaults (no label
+smoothing); a measurement is the fastest fit's ms per step. Every
 (config, policy, XLA) runs in a fresh process (Keras' dtype policy is process-wide, and each
 keeps its own XLA cache), once per round, interleaved, so a slow phase of the VM hits all of
 them. Prints the CPU's AMX flags (oneDNN runs bfloat16 matmuls on AMX tiles where it has
@@ -35,6 +36,8 @@ def main() -> int:
                         help="comma-separated file names in pipelines/configs/")
     parser.add_argument("--child", nargs=3, metavar=("CONFIG", "POLICY", "XLA"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.child:
         print(json.dumps({"ms_per_step": child(*args.child)}))
         return 0

@@ -103,10 +103,7 @@ def _train(
         print("[distribute] jit_compile off: XLA cannot compile the collective ops of this strategy on CPU", file=log)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-        compile_trainer(
-            model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-            label_smoothing=config.label_smoothing, jit_compile=jit_compile,
-        )
+        _compile_as_configured(model.trainer, config, jit_compile=jit_compile)
         model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
     print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
           f"{model.trainer.count_params():,} parameters", file=log)
@@ -289,13 +286,14 @@ def _save_final_model(
     epochs' weights, scored on ``validation_batches()``) as model.keras, plots the history,
     writes the summary."""
     history = read_history(run.history)
+    config = run.load_config()
     if not run.checkpoint.is_file():
         raise KerasS2SError(
             f"training diverged: val_loss was not finite in any of {len(history)} epoch(s), "
             f"so no checkpoint was saved in {run.checkpoint.parent}; lower learning_rate "
-            f"(now {run.load_config().learning_rate}) or set clipnorm"
+            f"(now {config.learning_rate}) or set clipnorm"
         )
-    average_last_epochs = run.load_config().average_last_epochs
+    average_last_epochs = config.average_last_epochs
     averaged: dict = {}
     if average_last_epochs is None:
         trainer.load_weights(run.checkpoint)
@@ -312,7 +310,7 @@ def _save_final_model(
             f"[average] epochs {epochs[0]}-{epochs[-1]}: val_loss {averaged['averaged_val_loss']:.4f}, "
             f"val_token_accuracy {averaged['averaged_val_token_accuracy']:.4f}", file=log,
         )
-    save_model_atomically(_float32_trainer(trainer, run.load_config()), run.model)
+    save_model_atomically(_float32_trainer(trainer, config), run.model)
     plot_learning_curves(run.history, run.learning_curves)
     val_losses = [row["val_loss"] if math.isfinite(row["val_loss"]) else math.inf for row in history]
     best_epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
@@ -351,11 +349,16 @@ def _float32_trainer(trainer: keras.Model, config: Seq2SeqConfig) -> keras.Model
     if config.dtype_policy == "float32":
         return trainer
     copy = float32_copy(trainer, config).trainer
-    compile_trainer(
-        copy, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-        label_smoothing=config.label_smoothing, jit_compile=config.jit_compile,
-    )
+    _compile_as_configured(copy, config, jit_compile=config.jit_compile)
     return copy
+
+
+def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_compile: bool) -> None:
+    """``compile_trainer`` with the config's optimisation fields."""
+    compile_trainer(
+        trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
+        label_smoothing=config.label_smoothing, jit_compile=jit_compile,
+    )
 
 
 def compile_trainer(
