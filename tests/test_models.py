@@ -13,6 +13,7 @@ from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import LOGITS, SOURCE_IDS, TOKEN_IDS
 from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
 from keras_s2s.models import (
+    PhiloxDropout,
     build_decoder,
     build_encoder,
     build_seq2seq,
@@ -197,6 +198,33 @@ def test_dropout_is_inactive_at_inference():
     first = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
     second = numpy_dict(encoder({SOURCE_IDS: source_batch()}, training=False))
     np.testing.assert_array_equal(first["state_h_0"], second["state_h_0"])
+
+
+def test_every_dropout_of_the_models_draws_with_philox():
+    config = model_config(num_layers=2, dropout=0.3, bidirectional=True, attention="luong")
+    layers = all_layers(build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB).trainer)
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    assert len({id(layer) for layer in dropouts}) == 5, "two per side (one per layer) and one before the logits"
+    assert all(isinstance(layer, PhiloxDropout) for layer in dropouts)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-graph", "xla"])
+def test_philox_dropout_drops_the_rate_scales_the_rest_and_draws_a_new_mask_per_call(jit_compile):
+    layer = PhiloxDropout(0.25, seed=3)
+    inputs = tf.ones([64, 10, 32])
+    training_call = tf.function(lambda x: layer(x, training=True), jit_compile=jit_compile)
+    first, second = np.asarray(training_call(inputs)), np.asarray(training_call(inputs))
+    assert set(np.unique(first)) == {0.0, np.float32(1 / 0.75)}
+    assert abs((first == 0).mean() - 0.25) < 0.01  # 20,480 draws: 4 standard deviations is 0.012
+    assert (first != second).any(), "the seed state advances at every call"
+    np.testing.assert_array_equal(layer(inputs, training=False), inputs)
+
+
+def test_philox_dropout_keeps_the_keras_mask_and_rejects_a_noise_shape():
+    embedded = keras.layers.Embedding(5, 4, mask_zero=True)(tf.constant([[1, 2, 0]]))
+    np.testing.assert_array_equal(PhiloxDropout(0.5).compute_mask(embedded, embedded._keras_mask), [[True, True, False]])
+    with pytest.raises(ValueError, match="noise_shape is not supported"):
+        PhiloxDropout(0.5, noise_shape=(1, 1, 4))
 
 
 def test_separately_built_models_have_the_documented_names():
