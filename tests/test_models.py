@@ -220,6 +220,19 @@ def test_philox_dropout_drops_the_rate_scales_the_rest_and_draws_a_new_mask_per_
     np.testing.assert_array_equal(layer(inputs, training=False), inputs)
 
 
+@pytest.mark.parametrize("dtype_policy", ["float32", "mixed_bfloat16"])
+def test_an_attention_trainer_with_dropout_learns_a_batch_under_xla(dtype_policy):
+    keras.utils.set_random_seed(4)
+    config = model_config(dropout=0.2, dtype_policy=dtype_policy, bidirectional=True, bridge="sum", attention="luong")
+    model = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
+    compile_trainer(model.trainer, learning_rate=0.02, jit_compile=True)
+    target = token_batch()[:, 1:]
+    decoder_input = token_batch()[:, :-1]
+    losses = model.trainer.fit([source_batch(), decoder_input], target, epochs=30, verbose=0).history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.5 * losses[0]
+
+
 def test_philox_dropout_keeps_the_keras_mask_and_rejects_a_noise_shape():
     embedded = keras.layers.Embedding(5, 4, mask_zero=True)(tf.constant([[1, 2, 0]]))
     np.testing.assert_array_equal(PhiloxDropout(0.5).compute_mask(embedded, embedded._keras_mask), [[True, True, False]])
