@@ -129,8 +129,8 @@ class Seq2SeqConfig:
     """Training only, Keras' dtype policy: ``mixed_bfloat16`` computes layers in bfloat16 with
     float32 weights and float32 logits (and loss). It can pay only on CPUs whose oneDNN matmuls
     run bfloat16 on AMX tiles (Intel Sapphire Rapids and later) and without ``jit_compile``; where
-    measured, the best config's step on a fixed batch was 1.22x faster, its real epochs ~1.06x,
-    and with XLA it was no faster (benchmarks/RESULTS.md). The saved ``model.keras`` and every
+    measured, the best config's step on a fixed batch was 1.22-1.35x faster, its real epochs ~1.06x
+    (with the same accuracy in a 60-minute run), and with XLA it was no faster (benchmarks/RESULTS.md). The saved ``model.keras`` and every
     export are float32, so inference is the same as for a float32-trained model."""
     seed: int = 0
 

@@ -200,6 +200,11 @@ def test_dropout_is_inactive_at_inference():
     np.testing.assert_array_equal(first["state_h_0"], second["state_h_0"])
 
 
+def all_layers(model: keras.Model) -> list:
+    """Every layer of a trainer, those of the encoder and decoder models inside included."""
+    return [layer for inner in (model, *split_trainer(model)[:2]) for layer in inner.layers]
+
+
 def test_every_dropout_of_the_models_draws_with_philox():
     config = model_config(num_layers=2, dropout=0.3, bidirectional=True, attention="luong")
     layers = all_layers(build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB).trainer)
@@ -234,8 +239,10 @@ def test_an_attention_trainer_with_dropout_learns_a_batch_under_xla(dtype_policy
 
 
 def test_philox_dropout_keeps_the_keras_mask_and_rejects_a_noise_shape():
-    embedded = keras.layers.Embedding(5, 4, mask_zero=True)(tf.constant([[1, 2, 0]]))
-    np.testing.assert_array_equal(PhiloxDropout(0.5).compute_mask(embedded, embedded._keras_mask), [[True, True, False]])
+    token_ids = tf.constant([[1, 2, 0]])
+    embedding = keras.layers.Embedding(5, 4, mask_zero=True)
+    padding_mask = embedding.compute_mask(token_ids)
+    np.testing.assert_array_equal(PhiloxDropout(0.5).compute_mask(embedding(token_ids), padding_mask), [[True, True, False]])
     with pytest.raises(ValueError, match="noise_shape is not supported"):
         PhiloxDropout(0.5, noise_shape=(1, 1, 4))
 
@@ -244,11 +251,6 @@ def test_separately_built_models_have_the_documented_names():
     encoder = build_encoder(model_config(), SOURCE_VOCAB)
     decoder = build_decoder(model_config(), TARGET_VOCAB)
     assert (encoder.name, decoder.name) == ("encoder", "decoder")
-
-
-def all_layers(model: keras.Model) -> list:
-    """Every layer of a trainer, those of the encoder and decoder models inside included."""
-    return [layer for inner in (model, *split_trainer(model)[:2]) for layer in inner.layers]
 
 
 @pytest.mark.parametrize("attention", ["none", "luong", "bahdanau"])
