@@ -33,7 +33,6 @@ def export_greedy(run_dir: Path, path: Path, min_batch: int) -> None:
     """The run's greedy ONNX graph with ``DROP_FINISHED_MIN_BATCH = min_batch``."""
     import keras_s2s.export.greedy as greedy
     from keras_s2s.export.onnx import write_greedy_onnx
-    from keras_s2s.models import single_step_decoder
     from keras_s2s.run_dir import load_trained_model
 
     trained = load_trained_model(run_dir)
@@ -42,9 +41,8 @@ def export_greedy(run_dir: Path, path: Path, min_batch: int) -> None:
     greedy.DROP_FINISHED_MIN_BATCH = min_batch  # read when the graph is traced
     try:
         write_greedy_onnx(
-            trained.encoder, single_step_decoder(trained.decoder, config), config,
-            greedy.greedy_signature(signatures.encoder, signatures.decoding), signatures.decoding,
-            config.max_decode_length, path,
+            trained.encoder, trained.decoder, config,
+            greedy.greedy_signature(signatures.encoder, signatures.decoding), config.max_decode_length, path,
         )
     finally:
         greedy.DROP_FINISHED_MIN_BATCH = default

@@ -101,6 +101,10 @@ class Seq2SeqConfig:
     label_smoothing: float = 0.0
     """Training loss only: the target distribution puts ``1 - label_smoothing`` on the reference
     token and spreads the rest evenly over the vocabulary (Szegedy et al. 2016)."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): after each Adam step every
+    kernel and embedding shrinks by ``learning_rate * weight_decay`` of itself (so it follows the
+    learning-rate schedule); biases are not decayed. 0: plain Adam."""
     early_stopping_patience: Optional[int] = 3
     reduce_lr_patience: Optional[int] = None
     """Halve the learning rate when val_loss has not improved for this many epochs (None: never)."""
@@ -250,6 +254,7 @@ _RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
     "learning_rate": (1e-12, 10.0),
     "clipnorm": (1e-12, None),
     "label_smoothing": (0.0, 0.5),
+    "weight_decay": (0.0, 1.0),
     "early_stopping_patience": (1, None),
     "max_train_minutes": (0.01, None),
     "average_last_epochs": (2, None),

@@ -24,28 +24,29 @@ def signatures_from_models(encoder, decoder) -> Signatures:
     """Signatures of a Keras ``encoder`` and ``decoder`` built by ``keras_s2s.models``.
 
     Token-id inputs get the valid id range ``[0, vocabulary size)`` of the embedding that
-    reads them. Every decoder input except the token ids is a carry: initialised from the
-    encoder output of the same name, and updated after each step from the decoder output
-    ``next_<name>`` when there is one (otherwise it is constant, e.g. the memory).
+    reads them; the decoding interface is ``decoding_interface(encoder, decoder)``.
     """
-    from keras_s2s.models import next_state_name
-
     encoder_signature = _describe(encoder, {SOURCE_IDS: encoder.get_layer("embedding").input_dim})
     decoder_signature = _describe(decoder, {TOKEN_IDS: decoder.get_layer("embedding").input_dim})
-    encoder_outputs = {t.name for t in encoder_signature.outputs}
-    decoder_outputs = {t.name for t in decoder_signature.outputs}
+    return Signatures(encoder_signature, decoder_signature, decoding_interface(encoder, decoder))
+
+
+def decoding_interface(encoder, decoder) -> DecodingInterface:
+    """How decoding threads ``decoder``'s inputs: every input except the token ids is a carry,
+    initialised from the ``encoder`` output of the same name, and updated after each step from
+    the decoder output ``next_<name>`` when there is one (otherwise it is constant, e.g. the
+    memory). Also for the decoding loops' pair (``models.step_encoder``, ``single_step_decoder``)."""
+    from keras_s2s.models import next_state_name
+
     carries = []
-    for info in decoder_signature.inputs:
-        if info.name == TOKEN_IDS:
+    for name in decoder.input:
+        if name == TOKEN_IDS:
             continue
-        if info.name not in encoder_outputs:
-            raise ValueError(f"decoder input '{info.name}' has no encoder output of the same name to start from")
-        update = next_state_name(info.name)
-        carries.append(Carry(info.name, init_from=info.name, update_from=update if update in decoder_outputs else None))
-    decoding = DecodingInterface(
-        source_input=SOURCE_IDS, token_input=TOKEN_IDS, logits_output=LOGITS, carries=tuple(carries)
-    )
-    return Signatures(encoder_signature, decoder_signature, decoding)
+        if name not in encoder.output:
+            raise ValueError(f"decoder input '{name}' has no encoder output of the same name to start from")
+        update = next_state_name(name)
+        carries.append(Carry(name, init_from=name, update_from=update if update in decoder.output else None))
+    return DecodingInterface(source_input=SOURCE_IDS, token_input=TOKEN_IDS, logits_output=LOGITS, carries=tuple(carries))
 
 
 def _describe(model, id_ranges: dict[str, int]) -> GraphSignature:

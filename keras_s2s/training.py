@@ -357,7 +357,7 @@ def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_c
     """``compile_trainer`` with the config's optimisation fields."""
     compile_trainer(
         trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-        label_smoothing=config.label_smoothing, jit_compile=jit_compile,
+        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay, jit_compile=jit_compile,
     )
 
 
@@ -367,11 +367,18 @@ def compile_trainer(
     learning_rate: float = 1e-3,
     clipnorm: Optional[float] = 1.0,
     label_smoothing: float = 0.0,
+    weight_decay: float = 0.0,
     jit_compile: bool = True,
 ) -> None:
-    """Adam + masked (optionally label-smoothed) cross-entropy + masked token accuracy."""
+    """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
+    label-smoothed) cross-entropy + masked token accuracy."""
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm)
     trainer.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
+        optimizer=optimizer,
         loss=MaskedSparseCrossEntropy(label_smoothing=label_smoothing),
         metrics=[MaskedTokenAccuracy()],
         jit_compile=jit_compile,

@@ -10,10 +10,17 @@ import pytest
 import tensorflow as tf
 
 from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.constants import ATTENTION_WEIGHTS, LOGITS, MEMORY, SOURCE_IDS, SOURCE_MASK, TOKEN_IDS
+from keras_s2s.constants import ATTENTION_KEYS, ATTENTION_WEIGHTS, LOGITS, MEMORY, SOURCE_IDS, SOURCE_MASK, TOKEN_IDS
 from keras_s2s.errors import ConfigError
-from keras_s2s.models import build_seq2seq, next_state_name, single_step_decoder, split_trainer, state_names
-from keras_s2s.signatures import signatures_from_models
+from keras_s2s.models import (
+    build_seq2seq,
+    next_state_name,
+    single_step_decoder,
+    split_trainer,
+    state_names,
+    step_encoder,
+)
+from keras_s2s.signatures import decoding_interface, signatures_from_models
 from keras_s2s.training import compile_trainer
 
 SOURCE_VOCAB = 11
@@ -49,10 +56,11 @@ SOURCE = tf.constant([[4, 5, 6, 7, 8], [9, 10, 4, 0, 0], [5, 0, 0, 0, 0]], tf.in
 TOKENS = tf.constant([[2, 4, 5, 6, 7], [2, 9, 10, 11, 12], [2, 3, 4, 5, 0]], tf.int32)
 
 
-def decoder_feeds(model, source=SOURCE):
+def decoder_feeds(model, source=SOURCE, *, encoder=None, decoder=None):
     """The decoder's carried inputs, taken from the encoder outputs of the same names."""
-    encoded = model.encoder({SOURCE_IDS: source})
-    return {name: encoded[name] for name in model.decoder.input if name != TOKEN_IDS}
+    encoder, decoder = encoder or model.encoder, decoder or model.decoder
+    encoded = encoder({SOURCE_IDS: source})
+    return {name: encoded[name] for name in decoder.input if name != TOKEN_IDS}
 
 
 @pytest.fixture(scope="module", params=list(ATTENTION_CONFIGS), ids=str)
@@ -92,19 +100,39 @@ ONE_STEP_CONFIGS = {**ATTENTION_CONFIGS, "plain-lstm": {}, "gru-2layer": dict(ce
 @pytest.mark.parametrize("fields", ONE_STEP_CONFIGS.values(), ids=list(ONE_STEP_CONFIGS))
 def test_the_one_step_decoder_of_the_export_loops_equals_the_decoder_on_one_token(fields):
     """``single_step_decoder`` (the body of the greedy and beam graphs: cells called on [B, D]
-    tensors) has the decoder's weights, outputs and shapes, step after step."""
+    tensors), started by ``step_encoder``, gives the decoder's outputs, step after step."""
     model = build(fields)
-    step_decoder = single_step_decoder(model.decoder, model_config(**fields))
-    signatures = signatures_from_models(model.encoder, model.decoder)
-    state = decoder_feeds(model)
+    config = model_config(**fields)
+    step_decoder = single_step_decoder(model.decoder, config)
+    loop_encoder = step_encoder(model.encoder, model.decoder, config)
+    carries = signatures_from_models(model.encoder, model.decoder).decoding.carries
+    loop_carries = decoding_interface(loop_encoder, step_decoder).carries
+    state, loop_state = decoder_feeds(model), decoder_feeds(model, encoder=loop_encoder, decoder=step_decoder)
     for t in range(3):
-        feeds = {TOKEN_IDS: TOKENS[:, t : t + 1], **state}
-        expected, got = model.decoder(feeds), step_decoder(feeds)
+        expected = model.decoder({TOKEN_IDS: TOKENS[:, t : t + 1], **state})
+        got = step_decoder({TOKEN_IDS: TOKENS[:, t : t + 1], **loop_state})
         assert set(got) == set(expected)
         for name in expected:
             assert got[name].shape == expected[name].shape
             np.testing.assert_allclose(np.asarray(got[name]), np.asarray(expected[name]), atol=1e-6)
-        state = {c.input: state[c.input] if c.update_from is None else got[c.update_from] for c in signatures.decoding.carries}
+        state = {c.input: state[c.input] if c.update_from is None else expected[c.update_from] for c in carries}
+        loop_state = {c.input: loop_state[c.input] if c.update_from is None else got[c.update_from] for c in loop_carries}
+
+
+def test_the_export_loops_project_the_luong_memory_once_per_source():
+    """With Luong attention the loops' step reads keys and values [B, S, H] computed by the
+    encoder, not the memory [B, S, 2H]: no attention weight matrix of the memory's width."""
+    fields = ATTENTION_CONFIGS["bi-luong"]
+    model = build(fields)
+    config = model_config(**fields)
+    step_decoder = single_step_decoder(model.decoder, config)
+    loop_encoder = step_encoder(model.encoder, model.decoder, config)
+    assert MEMORY not in step_decoder.input and MEMORY not in loop_encoder.output
+    keys = loop_encoder({SOURCE_IDS: SOURCE})[ATTENTION_KEYS]
+    assert keys.shape == (3, 5, HIDDEN)
+    assert np.all(np.asarray(keys)[np.asarray(SOURCE) == 0] == 0.0)
+    assert {tuple(w.shape) for w in step_decoder.get_layer("luong_attention").weights} == {(HIDDEN, HIDDEN), (HIDDEN,)}
+    assert step_encoder(model.encoder, model.decoder, model_config()) is model.encoder, "no attention: the encoder itself"
 
 
 def test_attention_output_depends_on_the_memory(attention_model):

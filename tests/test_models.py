@@ -374,3 +374,23 @@ def test_compiled_trainer_reports_the_masked_loss_and_accuracy():
     # The argmax of uniform logits is id 0 (PAD): right at the two PAD positions, which must not count.
     assert results["token_accuracy"] == 0.0
     assert set(results) == {"loss", "token_accuracy"}
+
+
+def test_weight_decay_shrinks_kernels_and_embeddings_by_rate_times_decay_but_not_biases():
+    """AdamW's step is Adam's step minus ``learning_rate * weight_decay * w`` (decoupled decay)."""
+    config = model_config(bidirectional=True, bridge="sum", attention="luong")
+    batch = ([source_batch(), token_batch()[:, :-1]], token_batch()[:, 1:])
+    stepped = {}
+    for weight_decay in (0.0, 0.1):
+        keras.utils.set_random_seed(5)
+        model = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
+        initial = [np.asarray(w) for w in model.trainer.trainable_weights]
+        compile_trainer(model.trainer, learning_rate=0.01, weight_decay=weight_decay, jit_compile=False)
+        model.trainer.train_on_batch(*batch)
+        stepped[weight_decay] = [np.asarray(w) for w in model.trainer.trainable_weights]
+    names = [w.path for w in model.trainer.trainable_weights]
+    biases = [i for i, name in enumerate(names) if name.endswith("bias")]
+    assert biases and len(biases) < len(names)
+    for i, name in enumerate(names):
+        expected_shrink = 0.0 if i in biases else 0.01 * 0.1 * initial[i]
+        np.testing.assert_allclose(stepped[0.0][i] - stepped[0.1][i], expected_shrink, atol=1e-6, err_msg=name)

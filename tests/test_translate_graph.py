@@ -207,19 +207,21 @@ def test_in_graph_beam_search_finds_the_numpy_beam_searchs_hypotheses(tmp_path, 
     import tensorflow as tf
 
     from keras_s2s.export.beam import beam_decode
-    from keras_s2s.models import single_step_decoder
+    from keras_s2s.models import single_step_decoder, step_encoder
     from keras_s2s.run_dir import load_trained_model
+    from keras_s2s.signatures import decoding_interface
 
     cell, layers, fields = case
     run_dir = make_untrained_run(tmp_path / "run", cell, layers, **fields)
     trained, translator = load_trained_model(run_dir), load_translator(run_dir, "keras")
     step_decoder = single_step_decoder(trained.decoder, trained.config)
+    loop_encoder = step_encoder(trained.encoder, trained.decoder, trained.config)
     source_ids = np.random.default_rng(0).integers(4, 20, size=(5, 6)).astype(np.int32)
     source_ids[1, 3:] = 0
     source_ids[3, 1:] = 0  # padded rows, one of a single token
     for beam, compiled in [(beam, False) for beam in BEAMS] + [(BEAMS[0], True)]:  # compiled: XLA
         expected = translator.decode_ids(source_ids, beam)
-        got = beam_decode(trained.encoder, step_decoder, trained.signatures.decoding, tf.constant(source_ids),
+        got = beam_decode(loop_encoder, step_decoder, decoding_interface(loop_encoder, step_decoder), tf.constant(source_ids),
                           trained.config.max_decode_length, beam.width, beam.nbest, beam.length_penalty,
                           compiled=compiled)
         got = {name: value.numpy() for name, value in got.items()}

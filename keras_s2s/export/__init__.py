@@ -32,7 +32,7 @@ from keras_s2s.decoding import Beam, Greedy, Strategy
 from keras_s2s.errors import ExportError
 from keras_s2s.runtime.artifact import FORMAT, FORMAT_VERSION, ExportLayout, sha256_of
 from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
-from keras_s2s.signatures import signatures_from_models
+from keras_s2s.signatures import decoding_interface, signatures_from_models
 from keras_s2s.vocab import Vocabulary
 
 GRAPHS = ("encoder", "decoder", "greedy")
@@ -112,14 +112,18 @@ def export_models(
     from keras_s2s.export.warmup import write_warmup_requests
     from keras_s2s.export.onnx import write_encoder_onnx, write_greedy_onnx, write_onnx
     from keras_s2s.export.savedmodel import write_function_savedmodel, write_savedmodel
-    from keras_s2s.models import single_step_decoder
+    from keras_s2s.models import single_step_decoder, step_encoder
 
     started = time.perf_counter()
     target = ExportLayout(out_dir)
     version = _choose_version(target, version)
     signatures = signatures_from_models(encoder, decoder)
     greedy = greedy_signature(signatures.encoder, signatures.decoding)
+    # The in-graph decoding loops (greedy, beam, translate) run the one-step decoder, started by
+    # an encoder that also computes what the step needs once per source (models.step_encoder).
     step_decoder = single_step_decoder(decoder, config)
+    loop_encoder = step_encoder(encoder, decoder, config)
+    loop_decoding = decoding_interface(loop_encoder, step_decoder)
     target.path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_work_dirs(target)
     staging = ExportLayout(_work_dir(target, "staging"))
@@ -132,25 +136,25 @@ def export_models(
         # The greedy and beam graphs: serving_default, plus the same decoding XLA-compiled.
         def write_decoding_savedmodel(graph: str, make_function, compiled_signature: str) -> None:
             write_function_savedmodel(
-                [encoder, step_decoder], make_function(False), staging.savedmodel_dir(graph, version),
+                [loop_encoder, step_decoder], make_function(False), staging.savedmodel_dir(graph, version),
                 {compiled_signature: make_function(True)},
             )
 
         write_decoding_savedmodel("greedy", lambda compiled: greedy_serving_function(
-            encoder, step_decoder, greedy, signatures.decoding, config.max_decode_length,
+            loop_encoder, step_decoder, greedy, loop_decoding, config.max_decode_length,
             check_inputs=True, compile_small_batches=compiled,
         ), COMPILED_GREEDY_SIGNATURE)
         beam = beam_signature(signatures.encoder, signatures.decoding)
         write_decoding_savedmodel("beam", lambda compiled: beam_serving_function(
-            encoder, step_decoder, beam, signatures.decoding, config.max_decode_length, compiled=compiled,
+            loop_encoder, step_decoder, beam, loop_decoding, config.max_decode_length, compiled=compiled,
         ), COMPILED_BEAM_SIGNATURE)
         tables = TextTables(source_vocab, target_vocab)
         translate_function = translate_serving_function(
-            encoder, step_decoder, signatures.decoding, tables, config=config, strategy=translate_strategy,
+            loop_encoder, step_decoder, loop_decoding, tables, config=config, strategy=translate_strategy,
             check_inputs=True,
         )
         write_function_savedmodel(
-            [encoder, step_decoder, tables], translate_function, staging.savedmodel_dir("translate", version)
+            [loop_encoder, step_decoder, tables], translate_function, staging.savedmodel_dir("translate", version)
         )
         write_warmup_requests(
             staging.savedmodel_dir("translate", version), f"{target.path.name}_translate", source_vocab,
@@ -162,8 +166,8 @@ def export_models(
         recurrences = {"encoder": write_encoder_onnx(encoder, config, signatures.encoder, staging.onnx_file("encoder"))}
         write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
         recurrences["greedy"] = write_greedy_onnx(
-            encoder, step_decoder, config, greedy, signatures.decoding, config.max_decode_length,
-            staging.onnx_file("greedy"), encoder_recurrence=recurrences["encoder"],
+            encoder, decoder, config, greedy, config.max_decode_length, staging.onnx_file("greedy"),
+            encoder_recurrence=recurrences["encoder"],
         )
         seconds["onnx"] = time.perf_counter() - clock
         staging.assets.mkdir(parents=True)

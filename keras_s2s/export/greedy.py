@@ -4,9 +4,10 @@
          -> {output_ids [B, L] int32, output_lengths [B] int32,
              log_prob [B] float32, finished [B] bool}
 
-A ``tf.while_loop`` over the same Keras encoder and decoder that the step-by-step runtimes
-use (the decoder with T=1), threading the carries of the decoding interface exactly as
-``keras_s2s.decoding.decode`` does. It is exported as the in-graph decode signature of a
+A ``tf.while_loop`` over the Keras encoder and decoder that the step-by-step runtimes use,
+as the export builds them for loops (``models.step_encoder``, ``models.single_step_decoder``:
+the same function with the decoder's T=1 and what a step can share computed once per source),
+threading the carries of their decoding interface exactly as ``keras_s2s.decoding.decode`` does. It is exported as the in-graph decode signature of a
 SavedModel and, through tf2onnx, as an ONNX ``Loop``: one call per batch instead of one per
 output token, whose per-call overhead is what limits the step loop at batch 1.
 

@@ -24,8 +24,9 @@ from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import PAD_ID, SOURCE_IDS, SOURCE_LENGTHS
 from keras_s2s.errors import ExportError
 from keras_s2s.export.graphs import greedy_serving_function, serving_function
-from keras_s2s.models import unmasked_encoder
-from keras_s2s.runtime.interface import DecodingInterface, GraphSignature
+from keras_s2s.models import single_step_decoder, step_encoder, unmasked_encoder
+from keras_s2s.runtime.interface import GraphSignature
+from keras_s2s.signatures import decoding_interface
 
 OPSET = 17
 FUSED_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
@@ -49,25 +50,29 @@ def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: G
 
 def write_greedy_onnx(
     encoder: keras.Model,
-    step_decoder: keras.Model,
+    decoder: keras.Model,
     config: Seq2SeqConfig,
     signature: GraphSignature,
-    decoding: DecodingInterface,
     max_length: int,
     path: str | Path,
     encoder_recurrence: Optional[str] = None,
 ) -> str:
     """Greedy decoding as one ONNX graph (keras_s2s.export.greedy): the encoder as in
-    ``write_encoder_onnx``, then a ``Loop`` over the one-step decoder. Returns the encoder's
-    recurrence kind. ``encoder_recurrence``: what ``write_encoder_onnx`` returned for this
-    encoder; ``"loop"`` skips converting the unmasked twin, which tf2onnx would not fuse here
-    either (the greedy graph is the slowest conversion of an export)."""
-    return _write_with_fast_encoder(
-        lambda any_encoder: greedy_serving_function(
-            any_encoder, step_decoder, signature, decoding, max_length, check_inputs=False
-        ),
-        encoder, config, signature, path, try_fused=encoder_recurrence != "loop",
-    )
+    ``write_encoder_onnx`` (as ``step_encoder``), then a ``Loop`` over the one-step decoder
+    (``single_step_decoder``). Returns the encoder's recurrence kind. ``encoder_recurrence``:
+    what ``write_encoder_onnx`` returned for this encoder; ``"loop"`` skips converting the
+    unmasked twin, which tf2onnx would not fuse here either (the greedy graph is the slowest
+    conversion of an export)."""
+    step_decoder = single_step_decoder(decoder, config)
+
+    def function_over(any_encoder: keras.Model):
+        loop_encoder = step_encoder(any_encoder, decoder, config)
+        return greedy_serving_function(
+            loop_encoder, step_decoder, signature, decoding_interface(loop_encoder, step_decoder), max_length,
+            check_inputs=False,
+        )
+
+    return _write_with_fast_encoder(function_over, encoder, config, signature, path, try_fused=encoder_recurrence != "loop")
 
 
 def _write_with_fast_encoder(function_over: Callable, encoder: keras.Model, config: Seq2SeqConfig,
