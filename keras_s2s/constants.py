@@ -28,6 +28,7 @@ ATTENTION_WEIGHTS = "attention_weights"
 # The Luong memory projected once per source for the decoding loops (models.step_encoder).
 ATTENTION_KEYS = "attention_keys"
 ATTENTION_VALUES = "attention_values"
+ATTENTION_BIAS = "attention_bias"
 
 # Outputs of the greedy graph (keras_s2s.export.greedy).
 OUTPUT_IDS = "output_ids"

@@ -43,6 +43,7 @@ from keras import ops
 
 from keras_s2s.config import Cell, Seq2SeqConfig
 from keras_s2s.constants import (
+    ATTENTION_BIAS,
     ATTENTION_KEYS,
     ATTENTION_VALUES,
     ATTENTION_WEIGHTS,
@@ -261,31 +262,38 @@ class LuongAttention(keras.layers.Layer):
 
 class LuongMemoryProjection(keras.layers.Layer):
     """The memory side of a trained ``LuongAttention``, computed once per source for the
-    decoding loops (``step_encoder``): memory [B, S, M] -> (keys [B, S, H], values [B, S, H]).
+    decoding loops (``step_encoder``): memory [B, S, M], source_mask [B, S]
+    -> (keys [B, H, S], values [B, S, H], bias [B, 1, S]).
 
     The attention is linear in the memory: a step's score ``query W_a m`` is ``query . (m W_a^T)``
     and its context term ``context W_c[:M]`` is ``weights @ (memory W_c[:M])``. So the keys are
-    ``memory W_a^T`` (``dot``: the memory itself) and the values ``memory W_c[:M]``, and a step
-    (``ProjectedLuongStep``) reads the H x H query half of W_c instead of W_a (H x M) and all of
-    W_c ((M + H) x H): 0.25 MB of weights instead of 1.25 MB at H=256, M=512.
+    ``memory W_a^T`` (``dot``: the memory itself), transposed so that a step's scores are one
+    matmul, the values ``memory W_c[:M]``, and the bias the softmax's -1e9 on padding. A step
+    (``ProjectedLuongStep``) then reads the H x H query half of W_c instead of W_a (H x M) and
+    all of W_c ((M + H) x H): 0.25 MB of weights instead of 1.25 MB at H=256, M=512.
     """
 
     def __init__(self, units: int, memory_width: int, score: str = "general", **kwargs) -> None:
         super().__init__(**kwargs)
         self.units, self.memory_width, self.score = units, memory_width, score
 
-    def build(self, memory_shape):
+    def build(self, memory_shape, source_mask_shape):
         if self.score == "general":
             self.key_kernel = self.add_weight(shape=(self.memory_width, self.units), initializer="zeros", name="key_kernel")
         self.value_kernel = self.add_weight(shape=(self.memory_width, self.units), initializer="zeros", name="value_kernel")
 
-    def call(self, memory):
+    def call(self, memory, source_mask):
         keys = ops.matmul(memory, self.key_kernel) if self.score == "general" else memory
-        return keys, ops.matmul(memory, self.value_kernel)
+        bias = ops.expand_dims((1.0 - source_mask) * _NEG_INF, 1)
+        return ops.transpose(keys, (0, 2, 1)), ops.matmul(memory, self.value_kernel), bias
 
-    def compute_output_spec(self, memory):
-        shape = (*memory.shape[:-1], self.units)
-        return keras.KerasTensor(shape, "float32"), keras.KerasTensor(shape, "float32")
+    def compute_output_spec(self, memory, source_mask):
+        batch, length = memory.shape[:2]
+        return (
+            keras.KerasTensor((batch, self.units, length), "float32"),
+            keras.KerasTensor((batch, length, self.units), "float32"),
+            keras.KerasTensor((batch, 1, length), "float32"),
+        )
 
     @staticmethod
     def weights_of(attention: LuongAttention) -> list:
@@ -299,26 +307,27 @@ class LuongMemoryProjection(keras.layers.Layer):
 class ProjectedLuongStep(keras.layers.Layer):
     """One step of a trained ``LuongAttention`` over the projected memory (``LuongMemoryProjection``):
 
-    query [B, H], keys [B, S, H], values [B, S, H], source_mask [B, S]
-      -> (attentional [B, H] = tanh(weights @ values + query W_c[M:] + b), weights [B, S])
+    query [B, H], keys [B, H, S], values [B, S, H], bias [B, 1, S]
+      -> (attentional [B, H] = tanh(query W_c[M:] + b + weights @ values), weights [B, 1, S])
+    (the weights keep the step axis: they are the one-step decoder's output as they are).
     """
 
     def __init__(self, units: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.units = units
 
-    def build(self, query_shape, keys_shape, values_shape, source_mask_shape):
+    def build(self, query_shape, keys_shape, values_shape, bias_shape):
         self.query_kernel = self.add_weight(shape=(self.units, self.units), initializer="zeros", name="query_kernel")
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
 
-    def call(self, query, keys, values, source_mask):
-        scores = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)  # [B, S]
-        weights = _masked_softmax(scores, source_mask)
-        context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)  # [B, H]
-        return ops.tanh(context + ops.matmul(query, self.query_kernel) + self.bias), weights
+    def call(self, query, keys, values, bias):
+        weights = ops.softmax(ops.matmul(ops.expand_dims(query, 1), keys) + bias, axis=-1)  # [B, 1, S]
+        context = ops.squeeze(ops.matmul(weights, values), 1)  # [B, H]
+        # query W + b first: ONNX Runtime fuses a MatMul and its bias Add into one Gemm.
+        return ops.tanh(ops.matmul(query, self.query_kernel) + self.bias + context), weights
 
-    def compute_output_spec(self, query, keys, values, source_mask):
-        return keras.KerasTensor(query.shape, "float32"), keras.KerasTensor((query.shape[0], keys.shape[1]), "float32")
+    def compute_output_spec(self, query, keys, values, bias):
+        return keras.KerasTensor(query.shape, "float32"), keras.KerasTensor(bias.shape, "float32")
 
     @staticmethod
     def weights_of(attention: LuongAttention) -> list:
@@ -472,8 +481,8 @@ def build_decoder(
     [B, D] tensors with the RNN cells called directly (no loop op, no per-step reshapes), only
     the outputs get their T=1 axis back, an LSTM first layer fed by the embedding has the
     two folded into one table (``_TokenLSTMStep``), and Luong attention reads the memory
-    projected once per source (inputs attention_keys and attention_values [B, S, H] instead of
-    memory: ``step_encoder``, ``ProjectedLuongStep``). ``single_step_decoder`` fills in the
+    projected once per source (inputs attention_keys, attention_values and attention_bias
+    instead of memory and source_mask: ``step_encoder``, ``ProjectedLuongStep``). ``single_step_decoder`` fills in the
     weights of a trained decoder."""
     hidden = config.hidden_size
     token_ids = keras.Input(shape=(1 if single_step else None,), dtype="int32", name=TOKEN_IDS)
@@ -481,9 +490,9 @@ def build_decoder(
     inputs = {TOKEN_IDS: token_ids, **{n: keras.Input(shape=(hidden,), dtype="float32", name=n) for n in names}}
     projected_luong = single_step and config.attention == "luong"
     if projected_luong:
-        for name in (ATTENTION_KEYS, ATTENTION_VALUES):
-            inputs[name] = keras.Input(shape=(None, hidden), dtype="float32", name=name)
-        inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
+        inputs[ATTENTION_KEYS] = keras.Input(shape=(hidden, None), dtype="float32", name=ATTENTION_KEYS)
+        inputs[ATTENTION_VALUES] = keras.Input(shape=(None, hidden), dtype="float32", name=ATTENTION_VALUES)
+        inputs[ATTENTION_BIAS] = keras.Input(shape=(1, None), dtype="float32", name=ATTENTION_BIAS)
     elif config.attention != "none":
         inputs[MEMORY] = keras.Input(shape=(None, memory_width(config)), dtype="float32", name=MEMORY)
         inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
@@ -525,7 +534,7 @@ def build_decoder(
         x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
     elif projected_luong:
         x, weights = ProjectedLuongStep(hidden, name="luong_attention")(
-            x, inputs[ATTENTION_KEYS], inputs[ATTENTION_VALUES], inputs[SOURCE_MASK]
+            x, inputs[ATTENTION_KEYS], inputs[ATTENTION_VALUES], inputs[ATTENTION_BIAS]
         )
     elif config.attention == "luong":
         x, weights = LuongAttention(hidden, memory_width(config), config.attention_score, name="luong_attention")(
@@ -536,7 +545,7 @@ def build_decoder(
     logits = keras.layers.Dense(vocab_size, name=LOGITS, dtype="float32")(x)
     outputs[LOGITS] = ops.expand_dims(logits, 1) if single_step else logits
     if config.attention != "none":
-        weights = ops.expand_dims(weights, 1) if single_step else weights
+        weights = ops.expand_dims(weights, 1) if single_step and not projected_luong else weights
         outputs[ATTENTION_WEIGHTS] = keras.layers.Identity(name=ATTENTION_WEIGHTS)(weights)
     return keras.Model(inputs, outputs, name=name)
 
@@ -624,8 +633,8 @@ def step_encoder(encoder: keras.Model, decoder: keras.Model, config: Seq2SeqConf
     replaced by the keys and values that ``decoder``'s attention computes from it
     (``LuongMemoryProjection``): computed once per source instead of once per step.
 
-    {source_ids [B, S] int32} -> {state_* [B, H], (Luong) attention_keys, attention_values
-    [B, S, H] float32, source_mask [B, S] float32}."""
+    {source_ids [B, S] int32} -> {state_* [B, H], (Luong) attention_keys [B, H, S],
+    attention_values [B, S, H], attention_bias [B, 1, S] float32 (instead of memory, source_mask)}."""
     if config.attention != "luong":
         return encoder
     with dtype_policy_scope("float32"):
@@ -634,12 +643,11 @@ def step_encoder(encoder: keras.Model, decoder: keras.Model, config: Seq2SeqConf
         projection = LuongMemoryProjection(
             config.hidden_size, memory_width(config), config.attention_score, name="luong_memory_projection"
         )
-        keys, values = projection(encoded[MEMORY])
+        keys, values, bias = projection(encoded[MEMORY], encoded[SOURCE_MASK])
     projection.set_weights(LuongMemoryProjection.weights_of(decoder.get_layer("luong_attention")))
-    outputs = {name: value for name, value in encoded.items() if name != MEMORY}
-    return keras.Model(
-        {SOURCE_IDS: source_ids}, {**outputs, ATTENTION_KEYS: keys, ATTENTION_VALUES: values}, name=f"{encoder.name}_for_steps"
-    )
+    outputs = {name: value for name, value in encoded.items() if name not in (MEMORY, SOURCE_MASK)}
+    outputs.update({ATTENTION_KEYS: keys, ATTENTION_VALUES: values, ATTENTION_BIAS: bias})
+    return keras.Model({SOURCE_IDS: source_ids}, outputs, name=f"{encoder.name}_for_steps")
 
 
 def _folds_first_layer(config: Seq2SeqConfig) -> bool:

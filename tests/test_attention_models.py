@@ -10,7 +10,17 @@ import pytest
 import tensorflow as tf
 
 from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.constants import ATTENTION_KEYS, ATTENTION_WEIGHTS, LOGITS, MEMORY, SOURCE_IDS, SOURCE_MASK, TOKEN_IDS
+from keras_s2s.constants import (
+    ATTENTION_BIAS,
+    ATTENTION_KEYS,
+    ATTENTION_VALUES,
+    ATTENTION_WEIGHTS,
+    LOGITS,
+    MEMORY,
+    SOURCE_IDS,
+    SOURCE_MASK,
+    TOKEN_IDS,
+)
 from keras_s2s.errors import ConfigError
 from keras_s2s.models import (
     build_seq2seq,
@@ -128,9 +138,12 @@ def test_the_export_loops_project_the_luong_memory_once_per_source():
     step_decoder = single_step_decoder(model.decoder, config)
     loop_encoder = step_encoder(model.encoder, model.decoder, config)
     assert MEMORY not in step_decoder.input and MEMORY not in loop_encoder.output
-    keys = loop_encoder({SOURCE_IDS: SOURCE})[ATTENTION_KEYS]
-    assert keys.shape == (3, 5, HIDDEN)
-    assert np.all(np.asarray(keys)[np.asarray(SOURCE) == 0] == 0.0)
+    encoded = {name: np.asarray(value) for name, value in loop_encoder({SOURCE_IDS: SOURCE}).items()}
+    assert encoded[ATTENTION_KEYS].shape == (3, HIDDEN, 5)  # [B, H, S]: a step's scores are one matmul
+    assert encoded[ATTENTION_VALUES].shape == (3, 5, HIDDEN)
+    padding = np.asarray(SOURCE) == 0
+    assert np.all(encoded[ATTENTION_KEYS].transpose(0, 2, 1)[padding] == 0.0)
+    np.testing.assert_array_equal(encoded[ATTENTION_BIAS][:, 0], np.where(padding, -1e9, 0.0).astype(np.float32))
     assert {tuple(w.shape) for w in step_decoder.get_layer("luong_attention").weights} == {(HIDDEN, HIDDEN), (HIDDEN,)}
     assert step_encoder(model.encoder, model.decoder, model_config()) is model.encoder, "no attention: the encoder itself"
 
