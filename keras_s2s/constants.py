@@ -25,9 +25,10 @@ LOGITS = "logits"
 MEMORY = "memory"
 SOURCE_MASK = "source_mask"
 ATTENTION_WEIGHTS = "attention_weights"
-# The Luong memory projected once per source for the decoding loops (models.step_encoder).
+# The attention memory projected once per source for the decoding loops (models.step_encoder).
 ATTENTION_KEYS = "attention_keys"
 ATTENTION_VALUES = "attention_values"
+ATTENTION_CELL_VALUES = "attention_cell_values"  # Bahdanau: the context's part of the cell input
 ATTENTION_BIAS = "attention_bias"
 
 # Outputs of the greedy graph (keras_s2s.export.greedy).

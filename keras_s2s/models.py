@@ -44,6 +44,7 @@ from keras import ops
 from keras_s2s.config import Cell, Seq2SeqConfig
 from keras_s2s.constants import (
     ATTENTION_BIAS,
+    ATTENTION_CELL_VALUES,
     ATTENTION_KEYS,
     ATTENTION_VALUES,
     ATTENTION_WEIGHTS,
@@ -59,6 +60,7 @@ from keras_s2s.constants import (
 _NEG_INF = -1e9
 _RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 _RNN_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell, "rnn": keras.layers.SimpleRNNCell}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # blocks of H columns in a cell's kernels
 
 
 def state_names(cell: Cell, num_layers: int) -> list[str]:
@@ -278,9 +280,10 @@ class LuongMemoryProjection(keras.layers.Layer):
         self.units, self.memory_width, self.score = units, memory_width, score
 
     def build(self, memory_shape, source_mask_shape):
+        shape = (self.memory_width, self.units)
         if self.score == "general":
-            self.key_kernel = self.add_weight(shape=(self.memory_width, self.units), initializer="zeros", name="key_kernel")
-        self.value_kernel = self.add_weight(shape=(self.memory_width, self.units), initializer="zeros", name="value_kernel")
+            self.key_kernel = self.add_weight(shape=shape, initializer="zeros", name="key_kernel")
+        self.value_kernel = self.add_weight(shape=shape, initializer="zeros", name="value_kernel")
 
     def call(self, memory, source_mask):
         keys = ops.matmul(memory, self.key_kernel) if self.score == "general" else memory
@@ -321,7 +324,7 @@ class ProjectedLuongStep(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
 
     def call(self, query, keys, values, bias):
-        weights = ops.softmax(ops.matmul(ops.expand_dims(query, 1), keys) + bias, axis=-1)  # [B, 1, S]
+        weights = ops.softmax(ops.matmul(ops.expand_dims(query, 1), keys) + bias, axis=2)  # [B, 1, S]
         context = ops.squeeze(ops.matmul(weights, values), 1)  # [B, H]
         # query W + b first: ONNX Runtime fuses a MatMul and its bias Add into one Gemm.
         return ops.tanh(ops.matmul(query, self.query_kernel) + self.bias + context), weights
@@ -415,6 +418,156 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         return {**super().get_config(), "cell": self.cell_type, "units": self.units}
 
 
+class BahdanauMemoryProjection(keras.layers.Layer):
+    """The memory side of a trained ``BahdanauAttentionRNN`` and the ``attentional`` layer after
+    it, computed once per source for the decoding loops (``step_encoder``): memory [B, S, M],
+    source_mask [B, S] -> (keys [B, S, A], cell_values [B, S, G*H], values [B, S, H], bias [B, 1, S]).
+
+    The context enters the first layer's cell input and the attentional layer linearly, so
+    ``context W = weights @ (memory W)``: cell_values = memory times the context rows of the
+    cell's input kernel (G = 4 gates for LSTM, 3 for GRU, 1 for SimpleRNN), values = memory
+    times the context rows of the attentional kernel, keys = memory W_memory (as in the layer).
+    A step (``ProjectedBahdanauStep``) then reads no weight of the memory's width: 1.8 MB per
+    step instead of 4.9 MB for the bi-LSTM 256 (A = H = 256, M = 512, E = 64).
+    """
+
+    def __init__(self, units: int, gate_units: int, memory_width: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units, self.gate_units, self.memory_width = units, gate_units, memory_width
+
+    def build(self, memory_shape, source_mask_shape):
+        def kernel(width, name):
+            return self.add_weight(shape=(self.memory_width, width), initializer="zeros", name=name)
+
+        self.key_kernel = kernel(self.units, "key_kernel")
+        self.cell_value_kernel = kernel(self.gate_units, "cell_value_kernel")
+        self.value_kernel = kernel(self.units, "value_kernel")
+
+    def call(self, memory, source_mask):
+        bias = ops.expand_dims((1.0 - source_mask) * _NEG_INF, 1)
+        projections = (self.key_kernel, self.cell_value_kernel, self.value_kernel)
+        return (*(ops.matmul(memory, kernel) for kernel in projections), bias)
+
+    def compute_output_spec(self, memory, source_mask):
+        batch, length = memory.shape[:2]
+        return (
+            *(keras.KerasTensor((batch, length, width), "float32") for width in (self.units, self.gate_units, self.units)),
+            keras.KerasTensor((batch, 1, length), "float32"),
+        )
+
+    @staticmethod
+    def weights_of(attention_rnn: BahdanauAttentionRNN, attentional: keras.layers.Dense) -> list:
+        """The layer's weights from a trained ``BahdanauAttentionRNN`` and ``attentional`` Dense."""
+        memory_width = attention_rnn.memory_projection.kernel.shape[0]
+        numpy = ops.convert_to_numpy
+        return [
+            numpy(attention_rnn.memory_projection.kernel),
+            numpy(attention_rnn.cell.kernel)[-memory_width:],  # the cell input is [x; context]
+            numpy(attentional.kernel)[-memory_width:],  # the attentional input is [h; context]
+        ]
+
+
+class ProjectedBahdanauStep(keras.layers.Layer):
+    """One step of a trained ``BahdanauAttentionRNN`` over the projected memory
+    (``BahdanauMemoryProjection``), its cell's math written out on the cell input's projection:
+
+    x [B, E], states [B, H]..., keys [B, S, A], cell_values [B, S, G*H], bias [B, 1, S]
+      -> (output [B, H], weights [B, 1, S], new states)
+    with weights = softmax(v . tanh(keys + h W_query) + bias) and the cell input's projection
+    x W_x + weights @ cell_values (what the cell computes as [x; context] W). The cells are
+    Keras' with their defaults: LSTM (gates i, f, c, o), GRU (reset_after, gates z, r, h),
+    SimpleRNN (tanh).
+    """
+
+    def __init__(self, cell: str, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cell_type, self.units = cell, units
+        self.gates = _GATES[cell]
+
+    def build(self, x_shape, states_shape, keys_shape, cell_values_shape, bias_shape):
+        gate_units = self.gates * self.units
+
+        def weight(shape, name):
+            return self.add_weight(shape=shape, initializer="zeros", name=name)
+
+        self.query_kernel = weight((self.units, keys_shape[-1]), "query_kernel")
+        self.energy = weight((keys_shape[-1],), "energy")
+        self.input_kernel = weight((x_shape[-1], gate_units), "input_kernel")
+        self.recurrent_kernel = weight((self.units, gate_units), "recurrent_kernel")
+        self.cell_bias = weight((2, gate_units) if self.cell_type == "gru" else (gate_units,), "cell_bias")
+
+    def call(self, x, states, keys, cell_values, bias):
+        query = ops.expand_dims(ops.matmul(states[0], self.query_kernel), 1)  # [B, 1, A]
+        scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=2)  # [B, S]
+        weights = ops.softmax(ops.expand_dims(scores, 1) + bias, axis=2)  # [B, 1, S]
+        projected = ops.matmul(x, self.input_kernel) + ops.squeeze(ops.matmul(weights, cell_values), 1)
+        output, new_states = self._cell(projected, states)
+        return output, weights, new_states
+
+    def _cell(self, projected, states):
+        """The Keras cell on ``[x; context] W`` given as ``projected`` [B, G*H]."""
+        h = states[0]
+        if self.cell_type == "lstm":
+            z = projected + ops.matmul(h, self.recurrent_kernel) + self.cell_bias
+            i, f, g, o = ops.split(z, 4, axis=1)
+            c = ops.sigmoid(f) * states[1] + ops.sigmoid(i) * ops.tanh(g)
+            h = ops.sigmoid(o) * ops.tanh(c)
+            return h, [h, c]
+        if self.cell_type == "gru":
+            x_z, x_r, x_h = ops.split(projected + self.cell_bias[0], 3, axis=1)
+            h_z, h_r, h_h = ops.split(ops.matmul(h, self.recurrent_kernel) + self.cell_bias[1], 3, axis=1)
+            z, r = ops.sigmoid(x_z + h_z), ops.sigmoid(x_r + h_r)
+            h = z * h + (1.0 - z) * ops.tanh(x_h + r * h_h)
+            return h, [h]
+        h = ops.tanh(projected + self.cell_bias + ops.matmul(h, self.recurrent_kernel))
+        return h, [h]
+
+    def compute_output_spec(self, x, states, keys, cell_values, bias):
+        def state():  # a new tensor each: the functional graph tells outputs apart by identity
+            return keras.KerasTensor((x.shape[0], self.units), "float32")
+
+        return state(), keras.KerasTensor(bias.shape, "float32"), [state() for _ in states]
+
+    @staticmethod
+    def weights_of(attention_rnn: BahdanauAttentionRNN) -> list:
+        """The layer's weights from a trained ``BahdanauAttentionRNN``."""
+        numpy = ops.convert_to_numpy
+        memory_width = attention_rnn.memory_projection.kernel.shape[0]
+        cell = attention_rnn.cell
+        return [
+            numpy(attention_rnn.query_projection.kernel),
+            numpy(attention_rnn.energy),
+            numpy(cell.kernel)[:-memory_width],
+            numpy(cell.recurrent_kernel),
+            numpy(cell.bias),
+        ]
+
+
+class ProjectedAttentional(keras.layers.Layer):
+    """The ``attentional`` layer after a ``ProjectedBahdanauStep``: h [B, H], weights [B, 1, S],
+    values [B, S, H] -> tanh(h W_h + b + weights @ values) [B, H] (what the trained layer
+    computes as tanh([h; context] W + b))."""
+
+    def __init__(self, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, h_shape, weights_shape, values_shape):
+        self.kernel = self.add_weight(shape=(h_shape[-1], self.units), initializer="zeros", name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, h, weights, values):
+        return ops.tanh(ops.matmul(h, self.kernel) + self.bias + ops.squeeze(ops.matmul(weights, values), 1))
+
+    def compute_output_spec(self, h, weights, values):
+        return keras.KerasTensor((h.shape[0], self.units), "float32")
+
+    @staticmethod
+    def weights_of(attentional: keras.layers.Dense, units: int) -> list:
+        """The layer's weights from the trained ``attentional`` Dense (its first ``units`` rows read h)."""
+        return [ops.convert_to_numpy(attentional.kernel)[:units], ops.convert_to_numpy(attentional.bias)]
+
+
 # --- models ------------------------------------------------------------------------------
 def build_encoder(
     config: Seq2SeqConfig, vocab_size: int, name: str = "encoder", *, mask_padding: bool = True
@@ -480,19 +633,18 @@ def build_decoder(
     themselves the body of a loop (keras_s2s.export.greedy, .beam): the step is computed on
     [B, D] tensors with the RNN cells called directly (no loop op, no per-step reshapes), only
     the outputs get their T=1 axis back, an LSTM first layer fed by the embedding has the
-    two folded into one table (``_TokenLSTMStep``), and Luong attention reads the memory
-    projected once per source (inputs attention_keys, attention_values and attention_bias
-    instead of memory and source_mask: ``step_encoder``, ``ProjectedLuongStep``). ``single_step_decoder`` fills in the
+    two folded into one table (``_TokenLSTMStep``), and attention reads the memory projected
+    once per source (inputs attention_* instead of memory and source_mask: ``step_encoder``,
+    ``ProjectedLuongStep``, ``ProjectedBahdanauStep``). ``single_step_decoder`` fills in the
     weights of a trained decoder."""
     hidden = config.hidden_size
     token_ids = keras.Input(shape=(1 if single_step else None,), dtype="int32", name=TOKEN_IDS)
     names = state_names(config.cell, config.num_layers)
     inputs = {TOKEN_IDS: token_ids, **{n: keras.Input(shape=(hidden,), dtype="float32", name=n) for n in names}}
-    projected_luong = single_step and config.attention == "luong"
-    if projected_luong:
-        inputs[ATTENTION_KEYS] = keras.Input(shape=(hidden, None), dtype="float32", name=ATTENTION_KEYS)
-        inputs[ATTENTION_VALUES] = keras.Input(shape=(None, hidden), dtype="float32", name=ATTENTION_VALUES)
-        inputs[ATTENTION_BIAS] = keras.Input(shape=(1, None), dtype="float32", name=ATTENTION_BIAS)
+    projected = single_step and config.attention != "none"  # the inputs step_encoder makes
+    if projected:
+        for name, shape in _projected_memory_shapes(config).items():
+            inputs[name] = keras.Input(shape=shape, dtype="float32", name=name)
     elif config.attention != "none":
         inputs[MEMORY] = keras.Input(shape=(None, memory_width(config)), dtype="float32", name=MEMORY)
         inputs[SOURCE_MASK] = keras.Input(shape=(None,), dtype="float32", name=SOURCE_MASK)
@@ -513,13 +665,13 @@ def build_decoder(
         if folded:
             x, new_states = _TokenLSTMStep(vocab_size, hidden, name=f"{config.cell}_{layer}")(token_ids, initial_state)
         elif layer == 0 and config.attention == "bahdanau":
-            attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
             if single_step:
-                x, context, weights, *new_states = attention_rnn(
-                    ops.expand_dims(x, 1), initial_state, inputs[MEMORY], inputs[SOURCE_MASK]
+                step = ProjectedBahdanauStep(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
+                x, weights, new_states = step(
+                    x, initial_state, inputs[ATTENTION_KEYS], inputs[ATTENTION_CELL_VALUES], inputs[ATTENTION_BIAS]
                 )
-                x, context, weights = (ops.squeeze(value, 1) for value in (x, context, weights))
             else:
+                attention_rnn = BahdanauAttentionRNN(config.cell, hidden, name=f"bahdanau_{config.cell}_{layer}")
                 x, context, weights, *new_states = attention_rnn(x, initial_state, inputs[MEMORY], inputs[SOURCE_MASK])
         elif single_step:
             x, new_states = make_rnn_cell(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state)
@@ -527,12 +679,12 @@ def build_decoder(
             x, *new_states = make_rnn_layer(config.cell, hidden, f"{config.cell}_{layer}")(x, initial_state=initial_state)
         for state_name, state in zip(layer_names, new_states):
             outputs[next_state_name(state_name)] = state
-    if config.attention == "bahdanau":
-        # One step: axis 1, not -1 (as in BahdanauAttentionRNN._step): in the greedy loop that
-        # drops finished rows tf2onnx loses a GRU output's rank and cannot place axis -1.
-        x = keras.layers.Concatenate(axis=1 if single_step else -1, name="bahdanau_output")([x, context])
+    if config.attention == "bahdanau" and single_step:
+        x = ProjectedAttentional(hidden, name="attentional")(x, weights, inputs[ATTENTION_VALUES])
+    elif config.attention == "bahdanau":
+        x = keras.layers.Concatenate(name="bahdanau_output")([x, context])
         x = keras.layers.Dense(hidden, activation="tanh", name="attentional")(x)
-    elif projected_luong:
+    elif projected:
         x, weights = ProjectedLuongStep(hidden, name="luong_attention")(
             x, inputs[ATTENTION_KEYS], inputs[ATTENTION_VALUES], inputs[ATTENTION_BIAS]
         )
@@ -545,9 +697,21 @@ def build_decoder(
     logits = keras.layers.Dense(vocab_size, name=LOGITS, dtype="float32")(x)
     outputs[LOGITS] = ops.expand_dims(logits, 1) if single_step else logits
     if config.attention != "none":
-        weights = ops.expand_dims(weights, 1) if single_step and not projected_luong else weights
+        # [B, T, S]; one step: [B, 1, S], as the projected attention layers return them
         outputs[ATTENTION_WEIGHTS] = keras.layers.Identity(name=ATTENTION_WEIGHTS)(weights)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _projected_memory_shapes(config: Seq2SeqConfig) -> dict:
+    """The one-step decoder's attention inputs (``step_encoder``'s outputs), without the batch
+    axis, in the order the memory projection layers return them."""
+    hidden = config.hidden_size
+    if config.attention == "luong":
+        return {ATTENTION_KEYS: (hidden, None), ATTENTION_VALUES: (None, hidden), ATTENTION_BIAS: (1, None)}
+    return {
+        ATTENTION_KEYS: (None, hidden), ATTENTION_CELL_VALUES: (None, _GATES[config.cell] * hidden),
+        ATTENTION_VALUES: (None, hidden), ATTENTION_BIAS: (1, None),
+    }
 
 
 def build_trainer(encoder: keras.Model, decoder: keras.Model, name: str = "seq2seq") -> keras.Model:
@@ -620,8 +784,10 @@ def single_step_decoder(decoder: keras.Model, config: Seq2SeqConfig) -> keras.Mo
     for layer in copy.layers:
         if isinstance(layer, _TokenLSTMStep):
             layer.set_weights(_TokenLSTMStep.folded_weights(decoder.get_layer("embedding"), decoder.get_layer(layer.name).cell))
-        elif isinstance(layer, ProjectedLuongStep):
-            layer.set_weights(ProjectedLuongStep.weights_of(decoder.get_layer(layer.name)))
+        elif isinstance(layer, (ProjectedLuongStep, ProjectedBahdanauStep)):
+            layer.set_weights(type(layer).weights_of(decoder.get_layer(layer.name)))
+        elif isinstance(layer, ProjectedAttentional):
+            layer.set_weights(ProjectedAttentional.weights_of(decoder.get_layer(layer.name), config.hidden_size))
         elif layer.weights:
             layer.set_weights(decoder.get_layer(layer.name).get_weights())
     return copy
@@ -629,24 +795,36 @@ def single_step_decoder(decoder: keras.Model, config: Seq2SeqConfig) -> keras.Mo
 
 def step_encoder(encoder: keras.Model, decoder: keras.Model, config: Seq2SeqConfig) -> keras.Model:
     """The encoder that starts the decoding loops of ``single_step_decoder(decoder, config)``:
-    ``encoder`` (masked or not) itself, or with Luong attention ``encoder`` with its memory
-    replaced by the keys and values that ``decoder``'s attention computes from it
-    (``LuongMemoryProjection``): computed once per source instead of once per step.
+    ``encoder`` (masked or not) itself, or with attention ``encoder`` with its memory and
+    source mask replaced by what ``decoder``'s attention computes from them
+    (``LuongMemoryProjection``, ``BahdanauMemoryProjection``): once per source instead of once
+    per step.
 
     {source_ids [B, S] int32} -> {state_* [B, H], (Luong) attention_keys [B, H, S],
-    attention_values [B, S, H], attention_bias [B, 1, S] float32 (instead of memory, source_mask)}."""
-    if config.attention != "luong":
+    attention_values [B, S, H], attention_bias [B, 1, S] float32; (Bahdanau) attention_keys
+    [B, S, H], attention_cell_values [B, S, G*H], attention_values [B, S, H], attention_bias}."""
+    if config.attention == "none":
         return encoder
     with dtype_policy_scope("float32"):
         source_ids = keras.Input(shape=(None,), dtype="int32", name=SOURCE_IDS)
         encoded = encoder({SOURCE_IDS: source_ids})
-        projection = LuongMemoryProjection(
-            config.hidden_size, memory_width(config), config.attention_score, name="luong_memory_projection"
-        )
-        keys, values, bias = projection(encoded[MEMORY], encoded[SOURCE_MASK])
-    projection.set_weights(LuongMemoryProjection.weights_of(decoder.get_layer("luong_attention")))
+        if config.attention == "luong":
+            projection = LuongMemoryProjection(
+                config.hidden_size, memory_width(config), config.attention_score, name="memory_projection"
+            )
+            trained = LuongMemoryProjection.weights_of(decoder.get_layer("luong_attention"))
+        else:
+            gate_units = _projected_memory_shapes(config)[ATTENTION_CELL_VALUES][-1]
+            projection = BahdanauMemoryProjection(
+                config.hidden_size, gate_units, memory_width(config), name="memory_projection"
+            )
+            trained = BahdanauMemoryProjection.weights_of(
+                decoder.get_layer(f"bahdanau_{config.cell}_0"), decoder.get_layer("attentional")
+            )
+        projected = projection(encoded[MEMORY], encoded[SOURCE_MASK])
+    projection.set_weights(trained)
     outputs = {name: value for name, value in encoded.items() if name not in (MEMORY, SOURCE_MASK)}
-    outputs.update({ATTENTION_KEYS: keys, ATTENTION_VALUES: values, ATTENTION_BIAS: bias})
+    outputs.update(zip(_projected_memory_shapes(config), projected))
     return keras.Model({SOURCE_IDS: source_ids}, outputs, name=f"{encoder.name}_for_steps")
 
 

@@ -46,7 +46,9 @@ def decoding_interface(encoder, decoder) -> DecodingInterface:
             raise ValueError(f"decoder input '{name}' has no encoder output of the same name to start from")
         update = next_state_name(name)
         carries.append(Carry(name, init_from=name, update_from=update if update in decoder.output else None))
-    return DecodingInterface(source_input=SOURCE_IDS, token_input=TOKEN_IDS, logits_output=LOGITS, carries=tuple(carries))
+    return DecodingInterface(
+        source_input=SOURCE_IDS, token_input=TOKEN_IDS, logits_output=LOGITS, carries=tuple(carries)
+    )
 
 
 def _describe(model, id_ranges: dict[str, int]) -> GraphSignature:

@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import (
     ATTENTION_BIAS,
+    ATTENTION_CELL_VALUES,
     ATTENTION_KEYS,
     ATTENTION_VALUES,
     ATTENTION_WEIGHTS,
@@ -104,7 +105,10 @@ def test_stepping_an_attention_decoder_equals_the_whole_sequence(attention_model
     np.testing.assert_allclose(np.concatenate(weights, axis=1), np.asarray(whole[ATTENTION_WEIGHTS]), atol=1e-6)
 
 
-ONE_STEP_CONFIGS = {**ATTENTION_CONFIGS, "plain-lstm": {}, "gru-2layer": dict(cell="gru", num_layers=2), "rnn": dict(cell="rnn")}
+ONE_STEP_CONFIGS = {
+    **ATTENTION_CONFIGS, "bi-bahdanau-rnn": dict(bidirectional=True, attention="bahdanau", cell="rnn"),
+    "plain-lstm": {}, "gru-2layer": dict(cell="gru", num_layers=2), "rnn": dict(cell="rnn"),
+}
 
 
 @pytest.mark.parametrize("fields", ONE_STEP_CONFIGS.values(), ids=list(ONE_STEP_CONFIGS))
@@ -129,23 +133,33 @@ def test_the_one_step_decoder_of_the_export_loops_equals_the_decoder_on_one_toke
         loop_state = {c.input: loop_state[c.input] if c.update_from is None else got[c.update_from] for c in loop_carries}
 
 
-def test_the_export_loops_project_the_luong_memory_once_per_source():
-    """With Luong attention the loops' step reads keys and values [B, S, H] computed by the
-    encoder, not the memory [B, S, 2H]: no attention weight matrix of the memory's width."""
-    fields = ATTENTION_CONFIGS["bi-luong"]
+@pytest.mark.parametrize("fields", [ATTENTION_CONFIGS["bi-luong"], ATTENTION_CONFIGS["bi-bahdanau"]], ids=["luong", "bahdanau"])
+def test_the_export_loops_project_the_memory_once_per_source(fields):
+    """The loops' step reads what the encoder projected from the memory [B, S, 2H] once per
+    source: no weight of the step decoder has the memory's width."""
     model = build(fields)
     config = model_config(**fields)
     step_decoder = single_step_decoder(model.decoder, config)
     loop_encoder = step_encoder(model.encoder, model.decoder, config)
     assert MEMORY not in step_decoder.input and MEMORY not in loop_encoder.output
+    assert all(2 * HIDDEN not in tuple(w.shape) for w in step_decoder.weights)
+    assert any(2 * HIDDEN in tuple(w.shape) for w in model.decoder.weights)
     encoded = {name: np.asarray(value) for name, value in loop_encoder({SOURCE_IDS: SOURCE}).items()}
-    assert encoded[ATTENTION_KEYS].shape == (3, HIDDEN, 5)  # [B, H, S]: a step's scores are one matmul
-    assert encoded[ATTENTION_VALUES].shape == (3, 5, HIDDEN)
     padding = np.asarray(SOURCE) == 0
-    assert np.all(encoded[ATTENTION_KEYS].transpose(0, 2, 1)[padding] == 0.0)
+    keys = encoded[ATTENTION_KEYS]
+    if config.attention == "luong":
+        assert keys.shape == (3, HIDDEN, 5)  # [B, H, S]: a step's scores are one matmul
+        keys = keys.transpose(0, 2, 1)
+    else:
+        assert encoded[ATTENTION_CELL_VALUES].shape == (3, 5, 4 * HIDDEN)  # the LSTM's 4 gates
+    assert keys.shape == encoded[ATTENTION_VALUES].shape == (3, 5, HIDDEN)
+    assert np.all(keys[padding] == 0.0) and np.abs(keys[~padding]).max() > 0.0
     np.testing.assert_array_equal(encoded[ATTENTION_BIAS][:, 0], np.where(padding, -1e9, 0.0).astype(np.float32))
-    assert {tuple(w.shape) for w in step_decoder.get_layer("luong_attention").weights} == {(HIDDEN, HIDDEN), (HIDDEN,)}
-    assert step_encoder(model.encoder, model.decoder, model_config()) is model.encoder, "no attention: the encoder itself"
+
+
+def test_without_attention_the_loops_start_from_the_encoder_itself():
+    model = build({})
+    assert step_encoder(model.encoder, model.decoder, model_config()) is model.encoder
 
 
 def test_attention_output_depends_on_the_memory(attention_model):

@@ -7,9 +7,10 @@
 A ``tf.while_loop`` over the Keras encoder and decoder that the step-by-step runtimes use,
 as the export builds them for loops (``models.step_encoder``, ``models.single_step_decoder``:
 the same function with the decoder's T=1 and what a step can share computed once per source),
-threading the carries of their decoding interface exactly as ``keras_s2s.decoding.decode`` does. It is exported as the in-graph decode signature of a
-SavedModel and, through tf2onnx, as an ONNX ``Loop``: one call per batch instead of one per
-output token, whose per-call overhead is what limits the step loop at batch 1.
+threading the carries of their decoding interface exactly as ``keras_s2s.decoding.decode``
+does. It is exported as the in-graph decode signature of a SavedModel and, through tf2onnx, as
+an ONNX ``Loop``: one call per batch instead of one per output token, whose per-call overhead
+is what limits the step loop at batch 1.
 
 Per row, the outputs are ``decode(..., Greedy())``'s hypothesis: ``output_ids[:length]``
 are the generated ids without the final EOS (PAD after them), ``log_prob`` sums the
