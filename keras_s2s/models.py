@@ -185,11 +185,8 @@ class _TokenLSTMStep(keras.layers.Layer):
         import tensorflow as tf
 
         h, c = states
-        z = tf.gather(self.input_table, tf.reshape(token_ids, [-1])) + ops.matmul(h, self.recurrent_kernel)
-        i, f, g, o = ops.split(z, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return h, [h, c]
+        inputs = tf.gather(self.input_table, tf.reshape(token_ids, [-1]))  # x W + b, one row per token
+        return _lstm_update(inputs + ops.matmul(h, self.recurrent_kernel), c)
 
     def compute_output_spec(self, token_ids, states):
         shape = (token_ids.shape[0], self.units)
@@ -200,6 +197,20 @@ class _TokenLSTMStep(keras.layers.Layer):
         """The layer's weights from a trained embedding and the LSTM cell it feeds."""
         table = ops.matmul(embedding.embeddings, lstm_cell.kernel) + lstm_cell.bias
         return [ops.convert_to_numpy(table), ops.convert_to_numpy(lstm_cell.recurrent_kernel)]
+
+
+def _lstm_update(z, c):
+    """Keras' LSTMCell after its matmuls: z [B, 4H] (gates i, f, c, o, bias included), the cell
+    state c [B, H] -> (h, [h, c'])."""
+    i, f, g, o = ops.split(z, 4, axis=1)
+    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+    h = ops.sigmoid(o) * ops.tanh(c)
+    return h, [h, c]
+
+
+def _attend(weights, values):
+    """weights [B, 1, S] @ values [B, S, D] -> the weighted sum [B, D]."""
+    return ops.squeeze(ops.matmul(weights, values), 1)
 
 
 def _masked_softmax(scores, source_mask):
@@ -325,9 +336,8 @@ class ProjectedLuongStep(keras.layers.Layer):
 
     def call(self, query, keys, values, bias):
         weights = ops.softmax(ops.matmul(ops.expand_dims(query, 1), keys) + bias, axis=2)  # [B, 1, S]
-        context = ops.squeeze(ops.matmul(weights, values), 1)  # [B, H]
         # query W + b first: ONNX Runtime fuses a MatMul and its bias Add into one Gemm.
-        return ops.tanh(ops.matmul(query, self.query_kernel) + self.bias + context), weights
+        return ops.tanh(ops.matmul(query, self.query_kernel) + self.bias + _attend(weights, values)), weights
 
     def compute_output_spec(self, query, keys, values, bias):
         return keras.KerasTensor(query.shape, "float32"), keras.KerasTensor(bias.shape, "float32")
@@ -373,7 +383,7 @@ class BahdanauAttentionRNN(keras.layers.Layer):
 
         keys = self.memory_projection(memory)  # [B, S, A], once per sequence
         bias = (1.0 - source_mask) * _NEG_INF
-        if inputs.shape[1] == 1:  # one step (the one-step decoder): no loop op
+        if inputs.shape[1] == 1:  # one step (the decoder stepped token by token): no loop op
             output, context, weights, new_states = self._step(inputs[:, 0], initial_state, keys, bias, memory)
             return (output[:, None], context[:, None], weights[:, None], *new_states)
         time = tf.shape(inputs)[1]
@@ -500,7 +510,7 @@ class ProjectedBahdanauStep(keras.layers.Layer):
         query = ops.expand_dims(ops.matmul(states[0], self.query_kernel), 1)  # [B, 1, A]
         scores = ops.sum(ops.tanh(keys + query) * self.energy, axis=2)  # [B, S]
         weights = ops.softmax(ops.expand_dims(scores, 1) + bias, axis=2)  # [B, 1, S]
-        projected = ops.matmul(x, self.input_kernel) + ops.squeeze(ops.matmul(weights, cell_values), 1)
+        projected = ops.matmul(x, self.input_kernel) + _attend(weights, cell_values)
         output, new_states = self._cell(projected, states)
         return output, weights, new_states
 
@@ -508,11 +518,7 @@ class ProjectedBahdanauStep(keras.layers.Layer):
         """The Keras cell on ``[x; context] W`` given as ``projected`` [B, G*H]."""
         h = states[0]
         if self.cell_type == "lstm":
-            z = projected + ops.matmul(h, self.recurrent_kernel) + self.cell_bias
-            i, f, g, o = ops.split(z, 4, axis=1)
-            c = ops.sigmoid(f) * states[1] + ops.sigmoid(i) * ops.tanh(g)
-            h = ops.sigmoid(o) * ops.tanh(c)
-            return h, [h, c]
+            return _lstm_update(projected + ops.matmul(h, self.recurrent_kernel) + self.cell_bias, states[1])
         if self.cell_type == "gru":
             x_z, x_r, x_h = ops.split(projected + self.cell_bias[0], 3, axis=1)
             h_z, h_r, h_h = ops.split(ops.matmul(h, self.recurrent_kernel) + self.cell_bias[1], 3, axis=1)
@@ -557,7 +563,7 @@ class ProjectedAttentional(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
 
     def call(self, h, weights, values):
-        return ops.tanh(ops.matmul(h, self.kernel) + self.bias + ops.squeeze(ops.matmul(weights, values), 1))
+        return ops.tanh(ops.matmul(h, self.kernel) + self.bias + _attend(weights, values))
 
     def compute_output_spec(self, h, weights, values):
         return keras.KerasTensor((h.shape[0], self.units), "float32")
@@ -814,9 +820,9 @@ def step_encoder(encoder: keras.Model, decoder: keras.Model, config: Seq2SeqConf
             )
             trained = LuongMemoryProjection.weights_of(decoder.get_layer("luong_attention"))
         else:
-            gate_units = _projected_memory_shapes(config)[ATTENTION_CELL_VALUES][-1]
             projection = BahdanauMemoryProjection(
-                config.hidden_size, gate_units, memory_width(config), name="memory_projection"
+                config.hidden_size, _GATES[config.cell] * config.hidden_size, memory_width(config),
+                name="memory_projection",
             )
             trained = BahdanauMemoryProjection.weights_of(
                 decoder.get_layer(f"bahdanau_{config.cell}_0"), decoder.get_layer("attentional")

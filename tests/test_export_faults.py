@@ -225,7 +225,7 @@ def export_new_version(new_model, exported, monkeypatch):
                         lambda models, function, directory, *more: copy_savedmodel(directory))
     monkeypatch.setattr(onnx_export, "write_onnx", lambda model, signature, path: copy_onnx(path))
     monkeypatch.setattr(onnx_export, "write_encoder_onnx", lambda *args: copy_onnx(args[-1]))
-    monkeypatch.setattr(onnx_export, "write_greedy_onnx", lambda *args, encoder_recurrence: copy_onnx(args[-1]))
+    monkeypatch.setattr(onnx_export, "write_greedy_onnx", lambda *args, encoder_recurrence, step_decoder: copy_onnx(args[-1]))
 
     def export(target: Path):
         return export_models(new_model.encoder, new_model.decoder, target, config=new_model.config,

@@ -167,7 +167,7 @@ def export_models(
         write_onnx(decoder, signatures.decoder, staging.onnx_file("decoder"))
         recurrences["greedy"] = write_greedy_onnx(
             encoder, decoder, config, greedy, config.max_decode_length, staging.onnx_file("greedy"),
-            encoder_recurrence=recurrences["encoder"],
+            encoder_recurrence=recurrences["encoder"], step_decoder=step_decoder,
         )
         seconds["onnx"] = time.perf_counter() - clock
         staging.assets.mkdir(parents=True)

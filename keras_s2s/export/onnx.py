@@ -56,14 +56,17 @@ def write_greedy_onnx(
     max_length: int,
     path: str | Path,
     encoder_recurrence: Optional[str] = None,
+    step_decoder: Optional[keras.Model] = None,
 ) -> str:
     """Greedy decoding as one ONNX graph (keras_s2s.export.greedy): the encoder as in
     ``write_encoder_onnx`` (as ``step_encoder``), then a ``Loop`` over the one-step decoder
-    (``single_step_decoder``). Returns the encoder's recurrence kind. ``encoder_recurrence``:
-    what ``write_encoder_onnx`` returned for this encoder; ``"loop"`` skips converting the
-    unmasked twin, which tf2onnx would not fuse here either (the greedy graph is the slowest
-    conversion of an export)."""
-    step_decoder = single_step_decoder(decoder, config)
+    (``step_decoder``: ``single_step_decoder(decoder, config)``, built here unless the caller
+    has it). Returns the encoder's recurrence kind. ``encoder_recurrence``: what
+    ``write_encoder_onnx`` returned for this encoder; ``"loop"`` skips converting the unmasked
+    twin, which tf2onnx would not fuse here either (the greedy graph is the slowest conversion
+    of an export)."""
+    if step_decoder is None:
+        step_decoder = single_step_decoder(decoder, config)
 
     def function_over(any_encoder: keras.Model):
         loop_encoder = step_encoder(any_encoder, decoder, config)
