@@ -140,6 +140,14 @@ BEST_VARIANTS = {
         {"weight_decay": 0.05},
         BEST_NO_STRESS_CONFIG,
     ),
+    # The shipped config with another seed (initial weights, dropout masks, shuffling): how far
+    # one run's WER moves with the seed alone, the yardstick for every single-run row above;
+    # --budget-minutes 60.
+    "best-no-stress-seed1": (
+        "g2p_cmudict_best.json with seed 1",
+        {"seed": 1},
+        BEST_NO_STRESS_CONFIG,
+    ),
     # Three layers, each bidirectional layer's outputs summed (encoder_merge "sum": the layers
     # above the first and the attention read [B, S, 256] instead of 512), decayed over the
     # 10 epochs that fit 60 minutes on the 2026-12-04 AVX-512 VM; --budget-minutes 60.

@@ -34,10 +34,13 @@ _PUBLIC = {
     "InputTruncatedWarning": "keras_s2s.runtime.translator",
     "edit_distance": "keras_s2s.metrics",
     "error_rates": "keras_s2s.metrics",
+    "word_errors": "keras_s2s.metrics",
+    "paired_comparison": "keras_s2s.metrics",
     "Translator": "keras_s2s.runtime",
     "load_translator": "keras_s2s.runtime",
     "resolve_runtime": "keras_s2s.runtime",
     "evaluate": "keras_s2s.evaluation",
+    "compare_models": "keras_s2s.evaluation",
     # TensorFlow / Keras
     "tokenize": "keras_s2s.tf_tokenization",
     "SideEncoding": "keras_s2s.data",

@@ -4,6 +4,7 @@
     keras-s2s translate runs/toy "I go home" ...        (no text: one input per stdin line)
     keras-s2s translate runs/toy "I go home" --beam 5 --nbest 3 [--json] [--plot-attention out.png]
     keras-s2s evaluate runs/toy --data test [--beam N [--length-penalty A]] [--json]
+    keras-s2s evaluate runs/a --data test --compare-with runs/b     (paired: is the WER difference chance?)
     keras-s2s export runs/toy --out exported/toy [--version N]
     keras-s2s translate exported/toy --runtime onnx|savedmodel "I go home"
     keras-s2s serve-request exported/toy "I go home" [--grpc] [--columns]
@@ -129,6 +130,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     evaluate.add_argument("--skip-malformed", action="store_true", help="skip (and count) malformed lines")
     evaluate.add_argument("--strip-stress", action="store_true",
                           help="G2P: drop ARPAbet stress digits (AH0 -> AH) from outputs and references before scoring")
+    evaluate.add_argument(
+        "--compare-with", type=Path, metavar="PATH",
+        help="a second run or export, decoded and scored the same way: prints both WERs and PERs, the sources only "
+             "one of them gets wrong, McNemar's exact p-value and a paired bootstrap 95%% interval of the WER "
+             "difference (data names a split of PATH's run, the first one)",
+    )
     _runtime_argument(evaluate)
     _decoding_arguments(evaluate)
     evaluate.set_defaults(command=_evaluate)
@@ -268,6 +275,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     strategy = _strategy(args)
     data = _resolve_data(args.path, args.data)
     translator = _load_translator(args.path, args.runtime)
+    if args.compare_with is not None:
+        return _compare(args, translator, data, strategy)
     scores = evaluate(
         translator, data, strategy=strategy, skip_malformed=args.skip_malformed, strip_stress=args.strip_stress
     )
@@ -292,6 +301,25 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"in {scores['sources_with_unknown_tokens']} of {scores['sources']} distinct sources")
     print(f"truncated:         {scores['sources_truncated']} of {scores['sources']} distinct sources "
           f"(longer than the model's maximum of {scores['max_source_length']} source tokens; it read the first ones)")
+    return 0
+
+
+def _compare(args: argparse.Namespace, translator, data: Path, strategy) -> int:
+    from keras_s2s.evaluation import compare_models
+
+    other = _load_translator(args.compare_with, args.runtime)
+    result = compare_models(translator, other, data, strategy=strategy, skip_malformed=args.skip_malformed,
+                     strip_stress=args.strip_stress)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"data:          {data} ({result['pairs']} pairs, {result['sources']} distinct sources)")
+    print(f"A:             {args.path}  WER {result['wer_a']:.4f}  PER {result['per_a']:.4f}")
+    print(f"B:             {args.compare_with}  WER {result['wer_b']:.4f}  PER {result['per_b']:.4f}")
+    print(f"B - A:         WER {result['difference']:+.4f}, 95% interval [{result['interval_low']:+.4f}, "
+          f"{result['interval_high']:+.4f}] (paired bootstrap over the sources)")
+    print(f"disagreements: {result['only_a_wrong']} sources only A gets wrong, {result['only_b_wrong']} only B")
+    print(f"p-value:       {result['p_value']:.4g}  (McNemar's exact test: the models are equally good)")
     return 0
 
 

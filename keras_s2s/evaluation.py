@@ -1,15 +1,17 @@
-"""Scores a translator on a TSV file: exact match, WER, PER, CER, BLEU, chrF and teacher-forced accuracy."""
+"""Scores a translator on a TSV file (exact match, WER, PER, CER, BLEU, chrF, teacher-forced
+accuracy), or two translators against each other (``compare_models``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from keras_s2s.datasets.cmudict_g2p import without_stress
 from keras_s2s.decoding import Beam, Greedy, Strategy
-from keras_s2s.errors import DataError
-from keras_s2s.metrics import corpus_bleu_chrf, error_rates
+from keras_s2s.errors import DataError, KerasS2SError
+from keras_s2s.metrics import corpus_bleu_chrf, error_rates, paired_comparison, word_errors
 from keras_s2s.runtime.translator import Translator
-from keras_s2s.tsv import read_parallel_tsv
+from keras_s2s.tsv import TsvReport, read_parallel_tsv
 
 
 def evaluate(
@@ -34,6 +36,83 @@ def evaluate(
     tokens mapped to UNK, over the distinct sources), ``sources_with_unknown_tokens`` and
     ``sources_truncated`` (longer than ``max_source_length``: the model reads the first ones).
     """
+    scored = _decode_file(translator, path, strategy, skip_malformed, strip_stress, batch_size)
+    predictions, reference_sets, pairs, read = scored.predictions, scored.references, scored.pairs, scored.read
+    detokenize = translator.target.spec.detokenize
+    scores = error_rates(predictions, reference_sets, detokenize=detokenize)
+    bleu_chrf = corpus_bleu_chrf(
+        [detokenize(p) for p in predictions], [[detokenize(r) for r in refs] for refs in reference_sets]
+    )
+    token_accuracy = translator.teacher_forced_accuracy([(p.source_tokens, p.target_tokens) for p in pairs])
+    return {
+        "token_accuracy": token_accuracy,
+        **scores,
+        **bleu_chrf,
+        "strategy": describe_strategy(strategy),
+        "stress": "stripped" if strip_stress else "kept",
+        "sources": len(reference_sets),
+        "pairs": len(pairs),
+        "unknown_source_tokens": sum(len(r.unknown_tokens) for r in read),
+        "sources_with_unknown_tokens": sum(1 for r in read if r.unknown_tokens),
+        "sources_truncated": sum(1 for r in read if r.truncated),
+        "max_source_length": translator.max_source_length,
+        "data": scored.report.to_dict(),
+    }
+
+
+def compare_models(
+    translator: Translator,
+    other: Translator,
+    path: str | Path,
+    *,
+    strategy: Strategy = Greedy(),
+    skip_malformed: bool = False,
+    strip_stress: bool = False,
+    batch_size: int = 128,
+) -> dict:
+    """Two models on the same file: their WER and PER, and whether the WERs differ by more
+    than chance (``keras_s2s.metrics.paired_comparison``, ``translator`` as model A).
+
+    Both decode with ``strategy`` and score as ``evaluate`` does (multi-reference,
+    ``strip_stress``). The models must read and write the same tokens (equal text specs), so
+    that both score the same sources against the same references. Returns ``per_a``,
+    ``per_b``, ``strategy``, ``stress``, ``pairs`` and ``paired_comparison``'s fields.
+    """
+    if (translator.source.spec, translator.target.spec) != (other.source.spec, other.target.spec):
+        raise KerasS2SError(
+            "the two models tokenize differently (source or target text spec), so they would not score "
+            "the same sources against the same references; compare models trained on the same kind of data"
+        )
+    a = _decode_file(translator, path, strategy, skip_malformed, strip_stress, batch_size)
+    b = _decode_file(other, path, strategy, skip_malformed, strip_stress, batch_size)
+    detokenize = translator.target.spec.detokenize
+    return {
+        **paired_comparison(word_errors(a.predictions, a.references), word_errors(b.predictions, b.references)),
+        "per_a": error_rates(a.predictions, a.references, detokenize=detokenize)["per"],
+        "per_b": error_rates(b.predictions, b.references, detokenize=detokenize)["per"],
+        "strategy": describe_strategy(strategy),
+        "stress": "stripped" if strip_stress else "kept",
+        "pairs": len(a.pairs),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _DecodedFile:
+    """A file's pairs decoded once per distinct source: ``predictions[i]`` (tokens) for the
+    i-th distinct source, ``references[i]`` its reference token lists, ``read[i]`` how the model
+    read it; ``pairs`` and ``report`` as ``read_parallel_tsv`` gives them."""
+
+    predictions: list
+    references: list
+    read: list
+    pairs: list
+    report: TsvReport
+
+
+def _decode_file(translator: Translator, path: str | Path, strategy: Strategy, skip_malformed: bool,
+                 strip_stress: bool, batch_size: int) -> _DecodedFile:
+    """Every distinct source of ``path`` decoded with ``strategy``, with its references
+    (lines sharing a source are one item); ``strip_stress`` applied to both."""
     pairs, report = read_parallel_tsv(
         path, translator.source.spec, translator.target.spec, skip_malformed=skip_malformed
     )
@@ -49,26 +128,7 @@ def evaluate(
     if strip_stress:
         predictions = [without_stress(p) for p in predictions]
         reference_sets = [sorted({tuple(without_stress(r)) for r in refs}) for refs in reference_sets]
-    detokenize = translator.target.spec.detokenize
-    scores = error_rates(predictions, reference_sets, detokenize=detokenize)
-    bleu_chrf = corpus_bleu_chrf(
-        [detokenize(p) for p in predictions], [[detokenize(r) for r in refs] for refs in reference_sets]
-    )
-    token_accuracy = translator.teacher_forced_accuracy([(p.source_tokens, p.target_tokens) for p in pairs])
-    return {
-        "token_accuracy": token_accuracy,
-        **scores,
-        **bleu_chrf,
-        "strategy": describe_strategy(strategy),
-        "stress": "stripped" if strip_stress else "kept",
-        "sources": len(sources),
-        "pairs": len(pairs),
-        "unknown_source_tokens": sum(len(r.unknown_tokens) for r in read),
-        "sources_with_unknown_tokens": sum(1 for r in read if r.unknown_tokens),
-        "sources_truncated": sum(1 for r in read if r.truncated),
-        "max_source_length": translator.max_source_length,
-        "data": report.to_dict(),
-    }
+    return _DecodedFile(predictions, reference_sets, read, pairs, report)
 
 
 def describe_strategy(strategy: Strategy) -> dict:

@@ -10,10 +10,15 @@ pronunciation; the phoneme error rate uses the closest reference.
 - ``cer``: the same on the characters of the detokenized strings (closest reference).
 - ``bleu``, ``chrf``: sacrebleu's corpus BLEU and chrF (its defaults, 0-100) of the detokenized
   strings against all references of each source.
+
+``paired_comparison`` tells whether two models' WERs on the same sources differ by more than
+chance: McNemar's exact test and a paired bootstrap interval, both over the sources only one
+model gets wrong.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 from rapidfuzz.distance import Levenshtein
@@ -32,6 +37,11 @@ def closest_reference(prediction: Sequence, references: Sequence[Sequence]) -> t
     return min((edit_distance(prediction, ref), len(ref)) for ref in references)
 
 
+def word_errors(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]]) -> list[bool]:
+    """Per source, whether its prediction matches none of its references (what ``wer`` counts)."""
+    return [not any(list(prediction) == list(ref) for ref in refs) for prediction, refs in zip(predictions, references)]
+
+
 def error_rates(
     predictions: Sequence[Sequence[str]],
     references: Sequence[Sequence[Sequence[str]]],
@@ -47,11 +57,10 @@ def error_rates(
         raise ValueError(f"Received {len(predictions)} predictions for {len(references)} reference sets.")
     if not predictions:
         raise ValueError("Received no predictions to score.")
-    wrong = token_errors = token_total = char_errors = char_total = 0
+    wrong = sum(word_errors(predictions, references))
+    token_errors = token_total = char_errors = char_total = 0
     for prediction, refs in zip(predictions, references):
         prediction = list(prediction)
-        if not any(prediction == list(ref) for ref in refs):
-            wrong += 1
         errors, length = closest_reference(prediction, refs)
         token_errors += errors
         token_total += length
@@ -91,4 +100,48 @@ def corpus_bleu_chrf(hypotheses: Sequence[str], references: Sequence[Sequence[st
         "chrf": float(chrf.corpus_score(list(hypotheses), streams).score),
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
+    }
+
+
+def paired_comparison(
+    errors_a: Sequence[bool], errors_b: Sequence[bool], *, resamples: int = 10_000, seed: int = 0
+) -> dict[str, float | int]:
+    """Whether model B's WER differs from model A's on the same sources, by more than chance.
+
+    errors_a[i], errors_b[i]: whether each model got source i wrong (``word_errors``). Only the
+    discordant sources tell the models apart: ``only_a_wrong`` (A wrong, B right) and
+    ``only_b_wrong``. Returns ``sources``, ``wer_a``, ``wer_b``, ``difference`` (wer_b - wer_a),
+    the two counts, ``p_value`` (McNemar's exact two-sided test: under "equally good" each
+    discordant source is a fair coin) and ``interval_low``, ``interval_high``: the paired
+    bootstrap's 95% interval of the difference (``resamples`` resamplings of the sources with
+    replacement; drawn as one multinomial over the three kinds of source, which is the same
+    distribution).
+    """
+    import numpy as np
+
+    if len(errors_a) != len(errors_b):
+        raise ValueError(f"Received {len(errors_a)} results for model A and {len(errors_b)} for model B.")
+    if not errors_a:
+        raise ValueError("Received no sources to compare.")
+    sources = len(errors_a)
+    only_a = sum(1 for a, b in zip(errors_a, errors_b) if a and not b)
+    only_b = sum(1 for a, b in zip(errors_a, errors_b) if b and not a)
+    discordant = only_a + only_b
+    tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1))
+    p_value = min(1.0, 2 * tail / 2**discordant)
+    draws = np.random.default_rng(seed).multinomial(
+        sources, [only_a / sources, only_b / sources, 1 - discordant / sources], size=resamples
+    )
+    differences = (draws[:, 1] - draws[:, 0]) / sources
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {
+        "sources": sources,
+        "wer_a": sum(map(bool, errors_a)) / sources,
+        "wer_b": sum(map(bool, errors_b)) / sources,
+        "difference": (only_b - only_a) / sources,
+        "only_a_wrong": only_a,
+        "only_b_wrong": only_b,
+        "p_value": p_value,
+        "interval_low": float(low),
+        "interval_high": float(high),
     }

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import TOY_CONFIG
+from conftest import TOY_CONFIG, make_untrained_run
 from keras_s2s.cli import main
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.datasets import TOY_TSV, toy_pairs
@@ -397,6 +397,37 @@ def test_evaluate_scores_bleu_and_chrf_against_every_reference_of_a_source(run_d
     assert 0.0 <= scores["bleu"] <= 100.0
     data.write_text("I go home\t너는 집에 간다\nwater\t물\n", encoding="utf-8")
     assert evaluate_json(run_dir, data, capsys)["chrf"] < 90.0
+
+
+@slow
+def test_evaluate_compare_with_tells_a_trained_model_from_an_untrained_one(run_dir, tmp_path, capsys):
+    untrained = make_untrained_run(tmp_path / "untrained", "lstm", 1, source_lowercase=True)  # the toy config's text specs
+    result = evaluate_json(untrained, TOY_TSV, capsys, "--compare-with", str(run_dir))
+    sources = result["sources"]
+    assert sources == 34 and result["wer_b"] == 0.0 and result["only_b_wrong"] == 0
+    assert result["wer_a"] > 0.9 and result["only_a_wrong"] == round(result["wer_a"] * sources)
+    assert result["difference"] == pytest.approx(-result["wer_a"])
+    # McNemar with every disagreement going one way: 2 * P(X = 0) = 2 / 2**n
+    assert result["p_value"] == pytest.approx(2 / 2 ** result["only_a_wrong"])
+    assert result["interval_low"] <= result["difference"] <= result["interval_high"] < -0.8
+    assert result["strategy"] == {"name": "greedy"} and result["stress"] == "kept"
+
+
+@slow
+def test_evaluate_compare_with_prints_both_models_and_the_test(run_dir, trained_toy_attention_run, capsys):
+    argv = ["evaluate", str(run_dir), "--data", str(TOY_TSV), "--compare-with", str(trained_toy_attention_run), "--beam", "3"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["data", "A", "B", "B - A", "disagreements", "p-value"]
+    assert f"{run_dir}  WER 0.0000" in lines[1] and f"{trained_toy_attention_run}  WER 0.0000" in lines[2]
+    assert lines[4].endswith("0 sources only A gets wrong, 0 only B") and lines[5].startswith("p-value:       1 ")
+
+
+@slow
+def test_evaluate_compare_with_needs_models_that_tokenize_alike(run_dir, tmp_path, capsys):
+    other = make_untrained_run(tmp_path / "cased", "lstm", 1, source_lowercase=False)
+    assert main(["evaluate", str(run_dir), "--data", str(TOY_TSV), "--compare-with", str(other)]) == 1
+    assert "tokenize differently" in capsys.readouterr().err
 
 
 def evaluate_json(path, data, capsys, *options) -> dict:

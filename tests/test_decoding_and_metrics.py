@@ -3,7 +3,14 @@
 
 import pytest
 
-from keras_s2s.metrics import closest_reference, corpus_bleu_chrf, edit_distance, error_rates
+from keras_s2s.metrics import (
+    closest_reference,
+    corpus_bleu_chrf,
+    edit_distance,
+    error_rates,
+    paired_comparison,
+    word_errors,
+)
 
 
 # --- edit distance -----------------------------------------------------------------------------
@@ -63,6 +70,58 @@ def test_error_rates_golden_values_with_multiple_references():
     assert scores["per"] == pytest.approx(2 / 8)
     # characters of " ".join: "a b c" 0/5, "x y"~"x z" 1/3, "p"~"r" 1/1, "m n" 0/3
     assert scores["cer"] == pytest.approx(2 / 12)
+
+
+def test_word_errors_marks_the_sources_whose_prediction_matches_no_reference():
+    predictions = [["a"], ["b"], ["c", "d"]]
+    references = [[["a"]], [["x"], ("b",)], [["c"]]]
+    assert word_errors(predictions, references) == [False, False, True]
+
+
+# --- two models on the same sources ---------------------------------------------------------------
+def test_paired_comparison_golden_mcnemar_p_value():
+    # 10 sources only A gets wrong, 2 only B, 88 both right: 12 fair coins under "equally good",
+    # two-sided p = 2 * P(X <= 2), X ~ Binomial(12, 1/2) = 2 * (1 + 12 + 66) / 4096.
+    errors_a = [True] * 10 + [False] * 2 + [False] * 88
+    errors_b = [False] * 10 + [True] * 2 + [False] * 88
+    result = paired_comparison(errors_a, errors_b)
+    assert result["p_value"] == pytest.approx(2 * 79 / 4096)
+    assert (result["only_a_wrong"], result["only_b_wrong"], result["sources"]) == (10, 2, 100)
+    assert (result["wer_a"], result["wer_b"]) == (pytest.approx(0.10), pytest.approx(0.02))
+    assert result["difference"] == pytest.approx(-0.08)
+
+
+def test_sources_both_models_get_wrong_or_right_do_not_move_the_test():
+    base = paired_comparison([True, True, False], [False, False, False])
+    padded = paired_comparison([True, True, False] + [True] * 50 + [False] * 50, [False, False, False] + [True] * 50 + [False] * 50)
+    assert base["p_value"] == padded["p_value"] == pytest.approx(0.5)  # 2 * P(X <= 0), X ~ Binomial(2, 1/2)
+
+
+def test_equal_models_have_p_value_one_and_a_zero_interval():
+    errors = [True, False, False, True]
+    result = paired_comparison(errors, errors)
+    assert result["p_value"] == 1.0
+    assert result["difference"] == result["interval_low"] == result["interval_high"] == 0.0
+
+
+def test_paired_bootstrap_interval_matches_the_normal_approximation():
+    # 1,000 sources, 60 only A gets wrong, 20 only B: WER difference -0.04 with standard error
+    # sqrt((0.06 + 0.02 - 0.04**2) / 1000) = 0.00885, so the 95% interval is about -0.04 +- 0.0174.
+    errors_a = [True] * 60 + [False] * 20 + [False] * 920
+    errors_b = [False] * 60 + [True] * 20 + [False] * 920
+    result = paired_comparison(errors_a, errors_b)
+    assert result["interval_low"] == pytest.approx(-0.0574, abs=0.002)
+    assert result["interval_high"] == pytest.approx(-0.0226, abs=0.002)
+    assert result["p_value"] < 1e-5
+    assert paired_comparison(errors_a, errors_b) == result  # seeded: the same interval every time
+    assert paired_comparison(errors_a, errors_b, seed=1)["interval_low"] != result["interval_low"]
+
+
+def test_paired_comparison_rejects_mismatched_or_empty_input():
+    with pytest.raises(ValueError, match="3 results for model A and 2"):
+        paired_comparison([True, False, True], [True, False])
+    with pytest.raises(ValueError, match="no sources"):
+        paired_comparison([], [])
 
 
 def test_a_prediction_matching_any_reference_is_correct():
