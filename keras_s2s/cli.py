@@ -308,8 +308,9 @@ def _compare(args: argparse.Namespace, translator, data: Path, strategy) -> int:
     from keras_s2s.evaluation import compare_models
 
     other = _load_translator(args.compare_with, args.runtime)
-    result = compare_models(translator, other, data, strategy=strategy, skip_malformed=args.skip_malformed,
-                     strip_stress=args.strip_stress)
+    result = compare_models(
+        translator, other, data, strategy=strategy, skip_malformed=args.skip_malformed, strip_stress=args.strip_stress
+    )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

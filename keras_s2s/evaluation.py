@@ -36,14 +36,14 @@ def evaluate(
     tokens mapped to UNK, over the distinct sources), ``sources_with_unknown_tokens`` and
     ``sources_truncated`` (longer than ``max_source_length``: the model reads the first ones).
     """
-    scored = _decode_file(translator, path, strategy, skip_malformed, strip_stress, batch_size)
-    predictions, reference_sets, pairs, read = scored.predictions, scored.references, scored.pairs, scored.read
+    items = _read_items(translator, path, skip_malformed)
+    predictions, reference_sets, read = _decode_items(translator, items, strategy, strip_stress, batch_size)
     detokenize = translator.target.spec.detokenize
     scores = error_rates(predictions, reference_sets, detokenize=detokenize)
     bleu_chrf = corpus_bleu_chrf(
         [detokenize(p) for p in predictions], [[detokenize(r) for r in refs] for refs in reference_sets]
     )
-    token_accuracy = translator.teacher_forced_accuracy([(p.source_tokens, p.target_tokens) for p in pairs])
+    token_accuracy = translator.teacher_forced_accuracy([(p.source_tokens, p.target_tokens) for p in items.pairs])
     return {
         "token_accuracy": token_accuracy,
         **scores,
@@ -51,12 +51,12 @@ def evaluate(
         "strategy": describe_strategy(strategy),
         "stress": "stripped" if strip_stress else "kept",
         "sources": len(reference_sets),
-        "pairs": len(pairs),
+        "pairs": len(items.pairs),
         "unknown_source_tokens": sum(len(r.unknown_tokens) for r in read),
         "sources_with_unknown_tokens": sum(1 for r in read if r.unknown_tokens),
         "sources_truncated": sum(1 for r in read if r.truncated),
         "max_source_length": translator.max_source_length,
-        "data": scored.report.to_dict(),
+        "data": items.report.to_dict(),
     }
 
 
@@ -83,36 +83,35 @@ def compare_models(
             "the two models tokenize differently (source or target text spec), so they would not score "
             "the same sources against the same references; compare models trained on the same kind of data"
         )
-    a = _decode_file(translator, path, strategy, skip_malformed, strip_stress, batch_size)
-    b = _decode_file(other, path, strategy, skip_malformed, strip_stress, batch_size)
+    items = _read_items(translator, path, skip_malformed)  # the same specs: the same items for both
+    predictions_a, references, _ = _decode_items(translator, items, strategy, strip_stress, batch_size)
+    predictions_b, _, _ = _decode_items(other, items, strategy, strip_stress, batch_size)
     detokenize = translator.target.spec.detokenize
     return {
-        **paired_comparison(word_errors(a.predictions, a.references), word_errors(b.predictions, b.references)),
-        "per_a": error_rates(a.predictions, a.references, detokenize=detokenize)["per"],
-        "per_b": error_rates(b.predictions, b.references, detokenize=detokenize)["per"],
+        **paired_comparison(word_errors(predictions_a, references), word_errors(predictions_b, references)),
+        "per_a": error_rates(predictions_a, references, detokenize=detokenize)["per"],
+        "per_b": error_rates(predictions_b, references, detokenize=detokenize)["per"],
         "strategy": describe_strategy(strategy),
         "stress": "stripped" if strip_stress else "kept",
-        "pairs": len(a.pairs),
+        "pairs": len(items.pairs),
     }
 
 
 @dataclasses.dataclass(frozen=True)
-class _DecodedFile:
-    """A file's pairs decoded once per distinct source: ``predictions[i]`` (tokens) for the
-    i-th distinct source, ``references[i]`` its reference token lists, ``read[i]`` how the model
-    read it; ``pairs`` and ``report`` as ``read_parallel_tsv`` gives them."""
+class _Items:
+    """A file's pairs grouped by source: ``sources[i]`` (tokens) is the i-th distinct source,
+    ``references[i]`` its reference token lists; ``pairs`` and ``report`` as
+    ``read_parallel_tsv`` gives them."""
 
-    predictions: list
+    sources: list
     references: list
-    read: list
     pairs: list
     report: TsvReport
 
 
-def _decode_file(translator: Translator, path: str | Path, strategy: Strategy, skip_malformed: bool,
-                 strip_stress: bool, batch_size: int) -> _DecodedFile:
-    """Every distinct source of ``path`` decoded with ``strategy``, with its references
-    (lines sharing a source are one item); ``strip_stress`` applied to both."""
+def _read_items(translator: Translator, path: str | Path, skip_malformed: bool) -> _Items:
+    """The pairs of ``path`` read with the translator's text specs; lines sharing a source are
+    one item with several references."""
     pairs, report = read_parallel_tsv(
         path, translator.source.spec, translator.target.spec, skip_malformed=skip_malformed
     )
@@ -121,14 +120,20 @@ def _decode_file(translator: Translator, path: str | Path, strategy: Strategy, s
     references: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for pair in pairs:
         references.setdefault(pair.source_tokens, []).append(pair.target_tokens)
-    sources = list(references)
-    reference_sets = [references[s] for s in sources]
-    read = [translator.read_source(s) for s in sources]
+    return _Items(list(references), list(references.values()), pairs, report)
+
+
+def _decode_items(translator: Translator, items: _Items, strategy: Strategy, strip_stress: bool,
+                  batch_size: int) -> tuple[list, list, list]:
+    """-> (predictions, references, read): each source decoded with ``strategy``, its
+    references, how the model read it; ``strip_stress`` applied to predictions and references."""
+    read = [translator.read_source(s) for s in items.sources]
     predictions = translator.translate_tokens([r.tokens for r in read], batch_size=batch_size, strategy=strategy)
+    references = items.references
     if strip_stress:
         predictions = [without_stress(p) for p in predictions]
-        reference_sets = [sorted({tuple(without_stress(r)) for r in refs}) for refs in reference_sets]
-    return _DecodedFile(predictions, reference_sets, read, pairs, report)
+        references = [sorted({tuple(without_stress(r)) for r in refs}) for refs in references]
+    return predictions, references, read
 
 
 def describe_strategy(strategy: Strategy) -> dict:

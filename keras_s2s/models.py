@@ -213,9 +213,15 @@ def _attend(weights, values):
     return ops.squeeze(ops.matmul(weights, values), 1)
 
 
+def _padding_bias(source_mask):
+    """source_mask [B, S] (1 real, 0 padding) -> [B, S]: 0 on real tokens, -1e9 on padding,
+    added to attention scores so that softmax gives padding exactly zero weight."""
+    return (1.0 - source_mask) * _NEG_INF
+
+
 def _masked_softmax(scores, source_mask):
     """scores [B, ..., S], source_mask [B, S] -> weights that are exactly 0 on padding."""
-    bias = (1.0 - source_mask) * _NEG_INF
+    bias = _padding_bias(source_mask)
     if len(scores.shape) == 3:
         bias = ops.expand_dims(bias, 1)
     return ops.softmax(scores + bias, axis=-1)
@@ -298,7 +304,7 @@ class LuongMemoryProjection(keras.layers.Layer):
 
     def call(self, memory, source_mask):
         keys = ops.matmul(memory, self.key_kernel) if self.score == "general" else memory
-        bias = ops.expand_dims((1.0 - source_mask) * _NEG_INF, 1)
+        bias = ops.expand_dims(_padding_bias(source_mask), 1)
         return ops.transpose(keys, (0, 2, 1)), ops.matmul(memory, self.value_kernel), bias
 
     def compute_output_spec(self, memory, source_mask):
@@ -382,7 +388,7 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         import tensorflow as tf
 
         keys = self.memory_projection(memory)  # [B, S, A], once per sequence
-        bias = (1.0 - source_mask) * _NEG_INF
+        bias = _padding_bias(source_mask)
         if inputs.shape[1] == 1:  # one step (the decoder stepped token by token): no loop op
             output, context, weights, new_states = self._step(inputs[:, 0], initial_state, keys, bias, memory)
             return (output[:, None], context[:, None], weights[:, None], *new_states)
@@ -454,7 +460,7 @@ class BahdanauMemoryProjection(keras.layers.Layer):
         self.value_kernel = kernel(self.units, "value_kernel")
 
     def call(self, memory, source_mask):
-        bias = ops.expand_dims((1.0 - source_mask) * _NEG_INF, 1)
+        bias = ops.expand_dims(_padding_bias(source_mask), 1)
         projections = (self.key_kernel, self.cell_value_kernel, self.value_kernel)
         return (*(ops.matmul(memory, kernel) for kernel in projections), bias)
 
