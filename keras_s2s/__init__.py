@@ -50,6 +50,7 @@ _PUBLIC = {
     "build_decoder": "keras_s2s.models",
     "build_trainer": "keras_s2s.models",
     "build_seq2seq": "keras_s2s.models",
+    "HoistedLSTM": "keras_s2s.models",
     "signatures_from_models": "keras_s2s.signatures",
     "load_trained_model": "keras_s2s.run_dir",
     "train_model": "keras_s2s.training",

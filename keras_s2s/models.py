@@ -40,6 +40,7 @@ from typing import Iterator, NamedTuple
 
 import keras
 from keras import ops
+from keras.src import backend as keras_backend
 
 from keras_s2s.config import Cell, Seq2SeqConfig
 from keras_s2s.constants import (
@@ -87,7 +88,8 @@ def _check_cell(cell: str) -> None:
 def make_rnn_layer(cell: Cell, units: int, name: str) -> keras.layers.Layer:
     """The RNN layer factory of both sides: full sequence out, final state(s) out."""
     _check_cell(cell)
-    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, name=name)
+    layer_class = HoistedLSTM if cell == "lstm" else _RNN_LAYERS[cell]
+    return layer_class(units, return_sequences=True, return_state=True, name=name)
 
 
 def make_rnn_cell(cell: Cell, units: int, name: str) -> keras.layers.Layer:
@@ -225,6 +227,49 @@ def _masked_softmax(scores, source_mask):
     if len(scores.shape) == 3:
         bias = ops.expand_dims(bias, 1)
     return ops.softmax(scores + bias, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_s2s")
+class HoistedLSTM(keras.layers.LSTM):
+    """Keras' LSTM (same weights, same gates) with a faster training loop.
+
+    When training, the input projection ``x @ kernel + bias`` of all time steps is one matmul
+    before the loop, and the weights are read (and cast) once per call, not once per step as
+    in Keras' loop. Under a mixed dtype policy the matmuls run in the compute dtype (bfloat16:
+    the CPU's AMX tiles) while the gates, the cell state and the carried states are float32, as
+    in PyTorch's autocast: TensorFlow's CPU kernels for bfloat16 element-wise ops are not
+    vectorized (a [128, 256] sigmoid: 175 µs against 38 µs in float32), and a bfloat16 cell
+    state drops small updates. The outputs come back in the compute dtype, as Keras' do.
+    Validation under a mixed policy runs the same loop, so it scores what training computes.
+    Float32 inference (the saved ``model.keras`` and every export, whose unmasked encoder
+    tf2onnx fuses into one ONNX ``LSTM`` op) runs Keras' own loop.
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        hoistable = (
+            (training or self.compute_dtype != "float32") and not self.unroll and cell.use_bias and cell.dropout == 0 and cell.recurrent_dropout == 0
+            and cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid
+        )
+        if not hoistable:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if keras.tree.is_nested(mask):
+            mask = mask[0]
+        compute = self.compute_dtype
+        kernel, recurrent_kernel = ops.cast(cell.kernel, compute), ops.cast(cell.recurrent_kernel, compute)
+        projected = ops.cast(ops.matmul(ops.cast(sequences, compute), kernel), "float32") + ops.cast(cell.bias, "float32")
+
+        def step(z_input, states):  # z_input [B, 4H], states h, c [B, H]: float32
+            recurrent = ops.cast(ops.matmul(ops.cast(states[0], compute), recurrent_kernel), "float32")
+            return _lstm_update(z_input + recurrent, states[1])
+
+        # Keras' own sequence loop (the one LSTM.inner_loop runs; not public API)
+        last, outputs, states = keras_backend.rnn(
+            step, projected, [ops.cast(s, "float32") for s in initial_state], go_backwards=self.go_backwards,
+            mask=mask, unroll=False, input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask, return_all_outputs=self.return_sequences,
+        )
+        return ops.cast(last, compute), ops.cast(outputs, compute), [ops.cast(s, compute) for s in states]
 
 
 @keras.saving.register_keras_serializable(package="keras_s2s")

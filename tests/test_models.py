@@ -13,6 +13,7 @@ from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.constants import LOGITS, SOURCE_IDS, TOKEN_IDS
 from keras_s2s.losses import MaskedSparseCrossEntropy, MaskedTokenAccuracy
 from keras_s2s.models import (
+    HoistedLSTM,
     PhiloxDropout,
     build_decoder,
     build_encoder,
@@ -245,6 +246,72 @@ def test_philox_dropout_keeps_the_keras_mask_and_rejects_a_noise_shape():
     np.testing.assert_array_equal(PhiloxDropout(0.5).compute_mask(embedding(token_ids), padding_mask), [[True, True, False]])
     with pytest.raises(ValueError, match="noise_shape is not supported"):
         PhiloxDropout(0.5, noise_shape=(1, 1, 4))
+
+
+def lstm_outputs_and_gradients(layer, inputs, mask, initial_state):
+    """(sequence, final h and c, and the gradients of their sum of squares by the inputs, the
+    initial state and each weight) of ``layer`` called in training mode."""
+    with tf.GradientTape() as tape:
+        tape.watch([inputs, *initial_state])
+        results = layer(inputs, mask=mask, initial_state=initial_state, training=True)
+        loss = sum(tf.reduce_sum(tf.cast(r, tf.float32) ** 2) for r in results)
+    gradients = tape.gradient(loss, [inputs, *initial_state, *layer.trainable_weights])
+    return [np.asarray(tf.cast(t, tf.float32)) for t in (*results, *gradients)]
+
+
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "backward"])
+# float32: to rounding; bfloat16 (8-bit mantissa) sums in a different order: to 2% of each tensor's norm
+@pytest.mark.parametrize("dtype_policy, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
+def test_the_hoisted_lstm_trains_with_the_outputs_states_and_gradients_of_keras_lstm(go_backwards, dtype_policy, tolerance):
+    """HoistedLSTM's training loop (input projection and weight casts out of the loop) is Keras'
+    LSTM: right-padded rows masked, either direction, a given initial state, both dtype policies."""
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(size=(BATCH, 6, EMBEDDING)), tf.float32)
+    mask = tf.constant(np.arange(6)[None, :] < np.array([6, 4, 1])[:, None])
+    initial_state = [tf.constant(rng.normal(size=(BATCH, HIDDEN)) * 0.5, tf.float32) for _ in range(2)]
+    options = dict(return_sequences=True, return_state=True, go_backwards=go_backwards, dtype=dtype_policy)
+    keras_lstm, hoisted = keras.layers.LSTM(HIDDEN, **options), HoistedLSTM(HIDDEN, **options)
+    keras_lstm.build(inputs.shape)
+    hoisted.build(inputs.shape)
+    hoisted.set_weights([w + rng.normal(size=w.shape) * 0.3 for w in keras_lstm.get_weights()])  # a non-zero bias too
+    keras_lstm.set_weights(hoisted.get_weights())
+    expected = lstm_outputs_and_gradients(keras_lstm, inputs, mask, initial_state)
+    actual = lstm_outputs_and_gradients(hoisted, inputs, mask, initial_state)
+    for want, got in zip(expected, actual, strict=True):
+        assert np.linalg.norm(got - want) <= tolerance * np.linalg.norm(want)
+    unmasked = lstm_outputs_and_gradients(keras_lstm, inputs, None, initial_state)
+    assert np.abs(unmasked[1] - expected[1]).max() > 0.01, "the mask is in effect (the final states differ)"
+
+
+def test_the_hoisted_lstm_in_bfloat16_keeps_its_cell_state_in_float32():
+    """Under mixed bfloat16 only the matmuls round to bfloat16. A cell state that adds 0.01 at
+    each of 300 steps (input and forget gates open, g = 0.01) ends at 3.0 in float32; in
+    bfloat16 (8 significant bits) the additions round to 1/128 or 1/64 once c passes 1."""
+    units, steps = 4, 300
+    gate_bias = np.concatenate([np.full(units, 30.0), np.full(units, 30.0), np.full(units, np.arctanh(0.01)), np.zeros(units)])
+    final_cells = {}
+    for name, kind in (("keras", keras.layers.LSTM), ("hoisted", HoistedLSTM)):
+        layer = kind(units, return_state=True, dtype="mixed_bfloat16")
+        layer.build((1, steps, 1))
+        layer.set_weights([np.zeros((1, 4 * units)), np.zeros((units, 4 * units)), gate_bias])
+        for training in (True, False):  # validation under a mixed policy runs the training loop too
+            _, _, cell = layer(tf.zeros([1, steps, 1]), training=training)
+            final_cells[name, training] = np.asarray(tf.cast(cell, tf.float32))
+    for training in (True, False):
+        np.testing.assert_allclose(final_cells["hoisted", training], 3.0, atol=0.02)  # 3.0 rounded to bfloat16
+        assert np.abs(final_cells["keras", training] - 3.0).min() > 0.1
+
+
+def test_lstm_models_use_the_hoisted_lstm_and_float32_inference_keeps_keras_loop():
+    layer = make_rnn_layer("lstm", HIDDEN, "lstm")
+    assert isinstance(layer, HoistedLSTM) and type(make_rnn_layer("gru", HIDDEN, "gru")) is keras.layers.GRU
+    inputs = tf.constant(np.random.default_rng(1).normal(size=(BATCH, 4, EMBEDDING)), tf.float32)
+    keras_lstm = keras.layers.LSTM(HIDDEN, return_sequences=True, return_state=True)
+    keras_lstm.build(inputs.shape)
+    layer.build(inputs.shape)
+    layer.set_weights(keras_lstm.get_weights())
+    for got, want in zip(layer(inputs, training=False), keras_lstm(inputs, training=False), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_separately_built_models_have_the_documented_names():
