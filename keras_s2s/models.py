@@ -248,7 +248,8 @@ class HoistedLSTM(keras.layers.LSTM):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
         hoistable = (
-            (training or self.compute_dtype != "float32") and not self.unroll and cell.use_bias and cell.dropout == 0 and cell.recurrent_dropout == 0
+            (training or self.compute_dtype != "float32")
+            and not self.unroll and cell.use_bias and cell.dropout == 0 and cell.recurrent_dropout == 0
             and cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid
         )
         if not hoistable:
@@ -257,7 +258,8 @@ class HoistedLSTM(keras.layers.LSTM):
             mask = mask[0]
         compute = self.compute_dtype
         kernel, recurrent_kernel = ops.cast(cell.kernel, compute), ops.cast(cell.recurrent_kernel, compute)
-        projected = ops.cast(ops.matmul(ops.cast(sequences, compute), kernel), "float32") + ops.cast(cell.bias, "float32")
+        projected = ops.cast(ops.matmul(ops.cast(sequences, compute), kernel), "float32")
+        projected = projected + ops.cast(cell.bias, "float32")  # [B, T, 4H]
 
         def step(z_input, states):  # z_input [B, 4H], states h, c [B, H]: float32
             recurrent = ops.cast(ops.matmul(ops.cast(states[0], compute), recurrent_kernel), "float32")
