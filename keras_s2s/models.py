@@ -59,7 +59,6 @@ from keras_s2s.constants import (
 )
 
 _NEG_INF = -1e9
-_RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 _RNN_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell, "rnn": keras.layers.SimpleRNNCell}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # blocks of H columns in a cell's kernels
 
@@ -79,17 +78,16 @@ def _state_kinds(cell: Cell) -> tuple[str, ...]:
 
 
 def _check_cell(cell: str) -> None:
-    if cell not in _RNN_LAYERS:
+    if cell not in _RNN_CELLS:
         raise ValueError(
-            f"Received an invalid value for argument `cell`, expected one of {sorted(_RNN_LAYERS)}, got {cell!r}."
+            f"Received an invalid value for argument `cell`, expected one of {sorted(_RNN_CELLS)}, got {cell!r}."
         )
 
 
 def make_rnn_layer(cell: Cell, units: int, name: str) -> keras.layers.Layer:
     """The RNN layer factory of both sides: full sequence out, final state(s) out."""
     _check_cell(cell)
-    layer_class = HoistedLSTM if cell == "lstm" else _RNN_LAYERS[cell]
-    return layer_class(units, return_sequences=True, return_state=True, name=name)
+    return _RNN_LAYERS[cell](units, return_sequences=True, return_state=True, name=name)
 
 
 def make_rnn_cell(cell: Cell, units: int, name: str) -> keras.layers.Layer:
@@ -272,6 +270,10 @@ class HoistedLSTM(keras.layers.LSTM):
             zero_output_for_mask=self.zero_output_for_mask, return_all_outputs=self.return_sequences,
         )
         return ops.cast(last, compute), ops.cast(outputs, compute), [ops.cast(s, compute) for s in states]
+
+
+# The sequence layer of each cell kind (make_rnn_layer): Keras' own, LSTM with its faster training loop.
+_RNN_LAYERS = {"lstm": HoistedLSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
 @keras.saving.register_keras_serializable(package="keras_s2s")
