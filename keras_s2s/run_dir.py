@@ -92,12 +92,14 @@ def load_trained_model(run_dir: str | Path) -> TrainedModel:
     import keras
 
     import keras_s2s.losses  # noqa: F401  (registers the loss and metric for loading)
+    from keras_s2s import keras_saving_shim
     from keras_s2s.models import split_trainer
     from keras_s2s.signatures import signatures_from_models
 
     run = RunDir(run_dir)
     run.require_finished()
     source_vocab, target_vocab = run.load_vocabularies()
+    keras_saving_shim.apply()  # loading walks the model as saving does
     model = split_trainer(keras.models.load_model(run.model, compile=False))
     return TrainedModel(
         run.load_config(), source_vocab, target_vocab, model.encoder, model.decoder,

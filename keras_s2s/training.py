@@ -24,7 +24,7 @@ from typing import Callable, Optional, TextIO
 import keras
 import tensorflow as tf
 
-from keras_s2s import distribute
+from keras_s2s import distribute, keras_saving_shim
 from keras_s2s.averaging import EpochWeights, average_epoch_weights
 from keras_s2s.config import ConfigError, Seq2SeqConfig
 from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
@@ -65,6 +65,7 @@ def train_model(
     worker writes ``out_dir``.
     """
     log = log or sys.stdout
+    keras_saving_shim.apply()  # the per-epoch checkpoint and backup saves: half their time is a cache miss
     strategy = distribute.resolve_strategy(strategy)
     if config.learning_rate_decay == "linear_budget" and distribute.is_multi_worker(strategy):
         raise ConfigError(

@@ -101,7 +101,11 @@ class Served(NamedTuple):
     logits: np.ndarray
 
 
-def what_it_serves(translator) -> Served:
+def what_it_serves(export_dir: Path, runtime: str) -> Served:
+    """What the export at ``export_dir`` serves on ``runtime``. The SavedModel translator uses
+    the graphs' uncompiled signatures: which version's files serve is in question here, and
+    the XLA-compiled ones would compile at every load (tests/test_export.py checks them)."""
+    translator = load_translator(export_dir, runtime, compiled=False)
     logits, _ = translator.step(PROBE_TOKENS, translator.encode(PROBE_SOURCE))
     return Served(translator.translate(SENTENCES), logits)
 
@@ -110,7 +114,7 @@ def what_it_serves(translator) -> Served:
 def served(exported) -> dict[int, dict[str, Served]]:
     """Version (1: OLD, 2: NEW) -> runtime -> what an intact export of that version serves."""
     versions = {
-        version: {rt: what_it_serves(load_translator(exported[model][1], rt)) for rt in RUNTIMES}
+        version: {rt: what_it_serves(exported[model][1], rt) for rt in RUNTIMES}
         for version, model in ((1, OLD), (2, NEW))
     }
     assert versions[1]["onnx"].translations != versions[2]["onnx"].translations, "the versions must be told apart"
@@ -131,7 +135,7 @@ def loaded_version(export_dir: Path, expected: dict[int, dict[str, Served]]) -> 
         return None
     assert version in expected, f"metadata names version {version}, expected one of {sorted(expected)}"
     for runtime in RUNTIMES:
-        now = what_it_serves(load_translator(export_dir, runtime))
+        now = what_it_serves(export_dir, runtime)
         assert now.translations == expected[version][runtime].translations, f"{runtime}: not version {version}'s output"
         np.testing.assert_allclose(now.logits, expected[version][runtime].logits, atol=1e-6,
                                    err_msg=f"{runtime}: not version {version}'s logits")
@@ -150,7 +154,9 @@ def hidden_entries(export_dir: Path) -> list[str]:
 
 # --- atomic export under faults -------------------------------------------------------------
 @pytest.mark.slow
-def test_an_export_that_crashes_while_writing_leaves_the_previous_version_serving(exported, served, tmp_path, monkeypatch):
+def test_an_export_that_crashes_while_writing_leaves_the_previous_version_serving(
+    exported, served, copying_writers, tmp_path, monkeypatch
+):
     import keras_s2s.export.onnx as onnx_export
     from keras_s2s.export import export_run
 
@@ -201,31 +207,46 @@ def new_model(exported):
     return load_trained_model(exported[NEW][0])
 
 
-@pytest.fixture
-def export_new_version(new_model, exported, monkeypatch):
-    """export(target) -> ExportResult: ``export_models`` of the NEW model into ``target`` whose
-    SavedModel and ONNX writers (every graph's) copy the files of NEW's intact export (the graphs
-    are not what is under test here; the publish step is), so each call is quick."""
+def copy_graphs_instead_of_writing(prebuilt_export: Path, setattr_: Callable, delay: float = 0.0) -> None:
+    """Replaces ``export_models``' SavedModel and ONNX writers (every graph's) by copies of the
+    files of ``prebuilt_export``, an intact export of the same model, each after ``delay``
+    seconds: for the tests of the publish step, which is what they are about, not the graphs.
+    ``setattr_``: ``monkeypatch.setattr``, or ``setattr`` in a subprocess."""
     import keras_s2s.export.onnx as onnx_export
     import keras_s2s.export.savedmodel as savedmodel_export
-    from keras_s2s.export import export_models
 
-    prebuilt = ExportLayout(exported[NEW][1])
+    prebuilt = ExportLayout(prebuilt_export)
     recurrences = {g: v["onnx_recurrence"] for g, v in prebuilt.read_metadata()["graphs"].items() if "onnx_recurrence" in v}
 
     def copy_savedmodel(directory) -> None:
+        time.sleep(delay)
         shutil.copytree(prebuilt.savedmodel_dir(Path(directory).parent.name, 1), directory)
 
-    def copy_onnx(path) -> str:
+    def copy_onnx(path) -> Optional[str]:
+        time.sleep(delay)
         shutil.copyfile(prebuilt.onnx_dir / Path(path).name, path)
         return recurrences.get(Path(path).stem)
 
-    monkeypatch.setattr(savedmodel_export, "write_savedmodel", lambda model, signature, directory: copy_savedmodel(directory))
-    monkeypatch.setattr(savedmodel_export, "write_function_savedmodel",
-                        lambda models, function, directory, *more: copy_savedmodel(directory))
-    monkeypatch.setattr(onnx_export, "write_onnx", lambda model, signature, path: copy_onnx(path))
-    monkeypatch.setattr(onnx_export, "write_encoder_onnx", lambda *args: copy_onnx(args[-1]))
-    monkeypatch.setattr(onnx_export, "write_greedy_onnx", lambda *args, encoder_recurrence, step_decoder: copy_onnx(args[-1]))
+    setattr_(savedmodel_export, "write_savedmodel", lambda model, signature, directory: copy_savedmodel(directory))
+    setattr_(savedmodel_export, "write_function_savedmodel",
+             lambda models, function, directory, *more: copy_savedmodel(directory))
+    setattr_(onnx_export, "write_onnx", lambda model, signature, path: copy_onnx(path))
+    setattr_(onnx_export, "write_encoder_onnx", lambda *args: copy_onnx(args[-1]))
+    setattr_(onnx_export, "write_greedy_onnx", lambda *args, encoder_recurrence, step_decoder: copy_onnx(args[-1]))
+
+
+@pytest.fixture
+def copying_writers(exported, monkeypatch) -> None:
+    """Exports of the NEW model in this test copy the graphs of its intact export."""
+    copy_graphs_instead_of_writing(exported[NEW][1], monkeypatch.setattr)
+
+
+@pytest.fixture
+def export_new_version(new_model, copying_writers):
+    """export(target) -> ExportResult: ``export_models`` of the NEW model into ``target``,
+    its graphs copied from NEW's intact export (``copy_graphs_instead_of_writing``), so each
+    call is quick."""
+    from keras_s2s.export import export_models
 
     def export(target: Path):
         return export_models(new_model.encoder, new_model.decoder, target, config=new_model.config,
@@ -278,10 +299,12 @@ def test_when_every_rename_from_some_point_on_fails_the_export_is_old_or_new_or_
     assert outcomes[0] == 1, "the first rename failed: nothing changed"
 
 
-def start_export(run_dir: Path, out: Path, log: Path, rename_delay: float) -> subprocess.Popen:
+def start_export(run_dir: Path, out: Path, log: Path, rename_delay: float, prebuilt_export: Path) -> subprocess.Popen:
     """``python -m keras_s2s.cli export RUN --out OUT`` in a subprocess whose os.rename and
     os.replace wait ``rename_delay`` seconds first, so that each state of the publish step lasts
-    long enough to be seen and killed in."""
+    long enough to be seen and killed in. Its graph writers copy ``prebuilt_export``'s files
+    (``copy_graphs_instead_of_writing``), each after the same delay, so that writing lasts
+    that long too."""
     script = textwrap.dedent(
         f"""
         import os, runpy, sys, time
@@ -292,13 +315,18 @@ def start_export(run_dir: Path, out: Path, log: Path, rename_delay: float) -> su
                 return real(*args, **kwargs)
             return call
 
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_export_faults import copy_graphs_instead_of_writing
+
+        copy_graphs_instead_of_writing(sys.argv[3], setattr, delay={rename_delay})
         os.rename, os.replace = slow(os.rename), slow(os.replace)
         sys.argv = ["keras-s2s", "export", sys.argv[1], "--out", sys.argv[2]]
         runpy.run_module("keras_s2s.cli", run_name="__main__")
         """
     )
     with open(log, "wb") as output:
-        return subprocess.Popen([sys.executable, "-c", script, str(run_dir), str(out)], stdout=output, stderr=output)
+        return subprocess.Popen([sys.executable, "-c", script, str(run_dir), str(out), str(prebuilt_export)],
+                                stdout=output, stderr=output)
 
 
 def work_dirs(out: Path, kind: str) -> list[Path]:
@@ -315,13 +343,13 @@ KILL_POINTS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_a_sigkilled_export_leaves_an_export_that_is_old_or_new_or_refuses_and_the_next_export_succeeds(
-    exported, served, tmp_path, kill_point, capsys
+    exported, served, copying_writers, tmp_path, kill_point, capsys
 ):
     from keras_s2s.cli import main
 
     target = copy_of_version_1(tmp_path, exported)
     log = tmp_path / "export.log"
-    process = start_export(exported[NEW][0], target, log, rename_delay=0.5)
+    process = start_export(exported[NEW][0], target, log, rename_delay=0.5, prebuilt_export=exported[NEW][1])
     try:
         deadline = time.monotonic() + 900  # minutes only on a machine busy with other work
         while not KILL_POINTS[kill_point](target):
