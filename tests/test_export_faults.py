@@ -12,7 +12,10 @@
 - Every range of ``keras_s2s.config._RANGES`` at both bounds.
 
 The two versions are untrained toy models (hidden 16): version 1 a plain LSTM, version 2 a
-bidirectional LSTM with Luong attention, so each version's files and translations differ.
+bidirectional LSTM with Luong attention, so each version's files and translations differ. The
+fault tests' exports of version 2 copy its graphs from an intact export of it
+(``copy_graphs_instead_of_writing``): what they exercise is the staging and publish steps
+around the graph writers; the conversions themselves are tests/test_export.py's.
 """
 
 from __future__ import annotations
