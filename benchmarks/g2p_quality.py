@@ -165,6 +165,16 @@ BEST_VARIANTS = {
         {"dropout": 0.3},
         BEST_NO_STRESS_CONFIG,
     ),
+    # The shipped config trained on 4% more words: validation shrinks to 1% (hash bucket 94,
+    # ~1,230 words, enough to watch the loss), buckets 90-93 join training, the test split
+    # (95-99) is the same. Four runs of the recipe sit at 24.17-24.39% whatever the epochs or
+    # dropout (validation accuracy flat while training's rises), so data is the lever left
+    # that costs no speed; --budget-minutes 60.
+    "best-no-stress-val1": (
+        "g2p_cmudict_best.json trained on 94% of the words (validation 1%)",
+        {"validation_percent": 1},
+        BEST_NO_STRESS_CONFIG,
+    ),
     # Three layers, each bidirectional layer's outputs summed (encoder_merge "sum": the layers
     # above the first and the attention read [B, S, 256] instead of 512), decayed over the
     # 10 epochs that fit 60 minutes on the 2026-12-04 AVX-512 VM; --budget-minutes 60.

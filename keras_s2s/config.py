@@ -45,6 +45,8 @@ class Seq2SeqConfig:
     """If unset for ``tsv``, ``validation_percent`` of the training sources are held out by hash."""
     test_file: Optional[str] = None
     validation_percent: int = 5
+    """``tsv`` without a validation file: the share of training sources held out. ``cmudict``: the
+    hash buckets just below the fixed test split (95-99) that form validation; the rest train."""
     skip_malformed: bool = False
     """False: a malformed TSV line is an error. True: it is skipped and counted in the report."""
     strip_stress: bool = False

@@ -437,6 +437,19 @@ def test_written_cmudict_split_files_share_no_word(tmp_path, cmudict_all):
     assert words["validation"] and words["test"]
 
 
+def test_a_smaller_cmudict_validation_split_moves_words_to_train_and_leaves_test_alone(tmp_path):
+    five, one = tmp_path / "five", tmp_path / "one"
+    write_cmudict_splits(five)
+    write_cmudict_splits(one, validation_percent=1)
+
+    def words(directory, split):
+        return {line.split("\t")[0] for line in (directory / f"{split}.tsv").read_text(encoding="utf-8").splitlines()}
+
+    assert words(one, "test") == words(five, "test")
+    assert words(one, "validation") == {w for w in words(five, "validation") if hash_bucket(w) == 94}
+    assert words(one, "train") == words(five, "train") | (words(five, "validation") - words(one, "validation"))
+
+
 def test_strip_stress_removes_the_stress_digits():
     pairs, _ = cmudict_pairs(strip_stress=True)
     pronunciations = dict(pairs)

@@ -1,6 +1,7 @@
 """Turns a config's data fields into checked train / validation / test TSV files.
 
-- ``cmudict``: the CMUdict G2P splits are written into the run's data directory.
+- ``cmudict``: the CMUdict G2P splits are written into the run's data directory (validation:
+  the ``validation_percent`` hash buckets below the fixed 5% test split).
 - ``toy``: the packaged toy file serves as all three splits (it is meant to be memorised).
 - ``tsv``: the user's files. Without a validation file, ``validation_percent`` of the
   training sources (by a salted sha1 hash, so all lines of one source stay together, and
@@ -42,7 +43,9 @@ def dataset_files(config: Seq2SeqConfig, data_dir: str | Path) -> DatasetFiles:
     data_dir = Path(data_dir)
     notes: dict = {}
     if config.dataset == "cmudict":
-        notes["cmudict"] = write_cmudict_splits(data_dir, strip_stress=config.strip_stress)
+        notes["cmudict"] = write_cmudict_splits(
+            data_dir, strip_stress=config.strip_stress, validation_percent=config.validation_percent
+        )
         train, validation, test = (data_dir / f"{s}.tsv" for s in ("train", "validation", "test"))
     elif config.dataset == "toy":
         train = validation = test = TOY_TSV
