@@ -275,6 +275,7 @@ def run_variant(
         "parameters": summary["parameters"],
         "epochs_run": summary["epochs_run"],
         "best_epoch": summary["best_epoch"],
+        "averaged_epochs": summary.get("averaged_epochs"),  # the final model's epochs when averaged
         # A resumed run's own wall time covers only the resumed part; its epochs cover all of it.
         "train_seconds": sum(summary["epoch_seconds"]) if resume else summary["wall_seconds"],
         "target_tokens_per_second": summary["target_tokens_per_second"],
@@ -317,11 +318,13 @@ def render(results: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results.values():
+        averaged = result.get("averaged_epochs")
+        final_epoch = f"{averaged[0]}–{averaged[-1]} averaged" if averaged else result["best_epoch"]
         greedy = result["scores"]["greedy"]
         beam = next(v for k, v in result["scores"].items() if k.startswith("beam"))
         rows.append(
             f"| {result['label']} | {result['parameters']:,} "
-            f"| {result['epochs_run']} ({result['best_epoch']}) | {result['train_seconds']:.0f} "
+            f"| {result['epochs_run']} ({final_epoch}) | {result['train_seconds']:.0f} "
             f"| {statistics.median(result['epoch_seconds']):.0f} "
             f"| {result['target_tokens_per_second']:,.0f} | {greedy['wer']:.2%} | {beam['wer']:.2%} "
             f"| {beam['per']:.2%} | {greedy['wer_stripped']:.2%} | {beam['wer_stripped']:.2%} "
