@@ -114,19 +114,22 @@ class Seq2SeqConfig:
     """``linear``: the learning rate falls linearly over ``epochs``, epoch e (from 0) training at
     ``learning_rate * (epochs - e) / epochs``, so a fixed budget of epochs ends at a small step
     size (budgeted training, Li et al. 2020). ``linear_budget``: the same fall over the wall-clock
-    budget ``max_train_minutes`` instead of over epochs: an epoch that starts when t of the
-    budget's T seconds are spent trains at ``learning_rate * (T - t) / T``, and training ends
-    when one more epoch would not fit, so a run uses its whole budget on a fast machine and still
-    ends at a small step on a slow one (``epochs`` stays an upper bound). ``none``: constant
+    budget ``max_train_minutes`` instead of over epochs: every training step taken when t of the
+    budget's T seconds are spent runs at ``learning_rate * (T - t) / T``, and training stops at
+    the first step that ends past T, in the middle of an epoch if need be (that epoch is then
+    validated and counts as the last), so a run uses its whole budget however long its epochs
+    take and ends at a step size near 0 (``epochs`` stays an upper bound). ``none``: constant
     (unless ``reduce_lr_patience``)."""
     average_last_epochs: Optional[int] = None
     """The final model averages the weights of the last this many epochs (checkpoint averaging,
-    as in OpenNMT's ``average_checkpoints``) instead of taking the epoch with the best val_loss.
-    Needs at least 2; the run keeps those epochs' weights in ``checkpoints/``. None: best epoch."""
+    as in OpenNMT's ``average_checkpoints``) instead of taking the epoch with the best val_loss;
+    1 keeps the last epoch (what a schedule that decays to zero wants when val_loss is a poor
+    judge of its late epochs). The run keeps those epochs' weights in ``checkpoints/``.
+    None: best epoch."""
     max_train_minutes: Optional[float] = None
-    """Wall-clock budget: training stops after the epoch whose successor would end past it
-    (the best epoch's weights are kept as always); a resumed run counts the time of the epochs
-    it backed up. None: only ``epochs`` and early stopping."""
+    """Wall-clock budget: training stops after the epoch whose successor would end past it, or,
+    with ``learning_rate_decay: linear_budget``, at the first step that ends past it (the final
+    model is chosen as always); a resumed run counts the time of the epochs it backed up. None: only ``epochs`` and early stopping."""
     bucket_width: int = 4
     """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
     shuffle_buffer: int = 20_000
@@ -259,7 +262,7 @@ _RANGES: dict[str, tuple[Optional[float], Optional[float]]] = {
     "weight_decay": (0.0, 1.0),
     "early_stopping_patience": (1, None),
     "max_train_minutes": (0.01, None),
-    "average_last_epochs": (2, None),
+    "average_last_epochs": (1, None),
     "reduce_lr_patience": (1, None),
     "bucket_width": (0, None),
     "shuffle_buffer": (1, None),

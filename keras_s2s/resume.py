@@ -41,7 +41,7 @@ STAGES = ("training", "fit_done", "finished")
 ``finished``: the run is complete."""
 
 _FORMAT = 1
-_CALLBACK_COUNTERS = ("best", "wait", "cooldown_counter", "stopped_by_budget", "trained_seconds")
+_CALLBACK_COUNTERS = ("best", "wait", "cooldown_counter", "stopped_by_budget", "cut_epoch_fraction", "trained_seconds")
 """Attributes that Keras' ModelCheckpoint, EarlyStopping, ReduceLROnPlateau and our
 ThroughputLogger reset or keep per fit() call; restored so that patience, "best so far" and
 the training time spent (the wall-clock budget's) continue across a resume."""

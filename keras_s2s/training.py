@@ -217,7 +217,10 @@ def _fit(
     validation_batches = _batches(config, config.validation_file, source_vocab, target_vocab, strategy)
 
     max_seconds = config.max_train_minutes * 60 if config.max_train_minutes is not None else None
-    throughput = ThroughputLogger(_train_target_tokens(run), max_seconds=max_seconds)
+    throughput = ThroughputLogger(
+        _train_target_tokens(run), max_seconds=max_seconds,
+        stop_within_epoch=config.learning_rate_decay == "linear_budget",
+    )
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [throughput, *training_callbacks(
         checkpoint_path=run.checkpoint,
@@ -308,7 +311,7 @@ def _save_final_model(
             "averaged_val_token_accuracy": float(scores["token_accuracy"]),
         }
         print(
-            f"[average] epochs {epochs[0]}-{epochs[-1]}: val_loss {averaged['averaged_val_loss']:.4f}, "
+            f"[final model] {_epochs_phrase(epochs)}: val_loss {averaged['averaged_val_loss']:.4f}, "
             f"val_token_accuracy {averaged['averaged_val_token_accuracy']:.4f}", file=log,
         )
     save_model_atomically(_float32_trainer(trainer, config), run.model)
@@ -316,14 +319,21 @@ def _save_final_model(
     val_losses = [row["val_loss"] if math.isfinite(row["val_loss"]) else math.inf for row in history]
     best_epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
     epoch_seconds = [row["seconds"] for row in history]
-    # The first epoch includes tracing and XLA compilation; later ones show the steady state.
-    steady = epoch_seconds[1:] or epoch_seconds
-    target_tokens = _train_target_tokens(run)
     throughput_counters = backup.counters.get(ThroughputLogger.__name__, {}) if backup is not None else {}
+    cut_epoch_fraction = throughput_counters.get("cut_epoch_fraction")
+    # The first epoch includes tracing and XLA compilation, and an epoch the budget cut short is
+    # not a whole one; the others show the steady state.
+    whole = epoch_seconds[:-1] if cut_epoch_fraction is not None and len(epoch_seconds) > 1 else epoch_seconds
+    steady = whole[1:] or whole
+    target_tokens = _train_target_tokens(run)
     summary = {
         "parameters": trainer.count_params(),
         "epochs_run": len(history),
         "stopped_by_time_budget": bool(throughput_counters.get("stopped_by_budget", False)),
+        # The share of its steps the last epoch ran: 1.0 unless the budget cut it (None: unknown).
+        "last_epoch_fraction": 1.0 if cut_epoch_fraction is None else (
+            cut_epoch_fraction if math.isfinite(cut_epoch_fraction) else None
+        ),
         "best_epoch": best_epoch + 1,
         "best_val_loss": val_losses[best_epoch],
         "best_val_token_accuracy": history[best_epoch]["val_token_accuracy"],
@@ -337,11 +347,19 @@ def _save_final_model(
     print(
         f"[done] best epoch {summary['best_epoch']}/{summary['epochs_run']}: val_loss {summary['best_val_loss']:.4f}, "
         f"val_token_accuracy {summary['best_val_token_accuracy']:.4f}; "
-        + (f"saved the average of epochs {averaged['averaged_epochs'][0]}-{averaged['averaged_epochs'][-1]}; " if averaged else "")
+        + (f"saved {_epochs_phrase(averaged['averaged_epochs'])}; " if averaged else "")
         + f"{summary['target_tokens_per_second']:,.0f} target tokens/s; {summary['wall_seconds']:.0f} s -> {run.path}",
         file=log,
     )
     return summary
+
+
+def _epochs_phrase(epochs: list[int]) -> str:
+    """How the log names the epochs behind the final model: "the average of epochs 8-9" or
+    "epoch 9 alone"."""
+    if len(epochs) == 1:
+        return f"epoch {epochs[0]} alone"
+    return f"the average of epochs {epochs[0]}-{epochs[-1]}"
 
 
 def _float32_trainer(trainer: keras.Model, config: Seq2SeqConfig) -> keras.Model:
@@ -414,7 +432,7 @@ def training_callbacks(
     if linear_decay is not None:
         callbacks.append(keras.callbacks.LearningRateScheduler(linear_learning_rate(*linear_decay)))
     if budget_decay is not None:
-        callbacks.append(keras.callbacks.LearningRateScheduler(budget_linear_learning_rate(*budget_decay)))
+        callbacks.append(BudgetLinearDecay(*budget_decay))
     callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=append_history))
     if early_stopping_patience is not None:
         callbacks.append(
@@ -431,14 +449,39 @@ starts with the budget spent, e.g. after a resume past it, still learns)."""
 
 
 def budget_linear_learning_rate(learning_rate: float, budget_seconds: float, elapsed_seconds: Callable[[], float]):
-    """epoch -> ``learning_rate * (T - t) / T``, T = ``budget_seconds`` and t =
-    ``elapsed_seconds()`` when the epoch starts (a ThroughputLogger's; at least
-    ``BUDGET_DECAY_FLOOR`` of the rate): the config's ``linear_budget`` decay."""
+    """() -> ``learning_rate * (T - t) / T``, T = ``budget_seconds`` and t =
+    ``elapsed_seconds()`` now (a ThroughputLogger's; at least ``BUDGET_DECAY_FLOOR`` of the
+    rate): the config's ``linear_budget`` decay."""
 
-    def rate(epoch: int, _current_rate: Optional[float] = None) -> float:
+    def rate() -> float:
         return learning_rate * max((budget_seconds - elapsed_seconds()) / budget_seconds, BUDGET_DECAY_FLOOR)
 
     return rate
+
+
+class BudgetLinearDecay(keras.callbacks.Callback):
+    """The ``linear_budget`` decay, set before every training step, so the rate falls smoothly to
+    ~0 at the end of the budget however long the epochs take (a rate set per epoch would leave
+    the last epoch at up to 1/epochs of the peak). Each history row records the rate of its
+    epoch's first step. Pair it with a ThroughputLogger that stops within the epoch."""
+
+    def __init__(self, learning_rate: float, budget_seconds: float, elapsed_seconds: Callable[[], float]) -> None:
+        super().__init__()
+        self.rate = budget_linear_learning_rate(learning_rate, budget_seconds, elapsed_seconds)
+        self._epoch_rate: Optional[float] = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_rate = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        rate = self.rate()
+        self.model.optimizer.learning_rate = rate
+        if self._epoch_rate is None:
+            self._epoch_rate = rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._epoch_rate is not None:
+            logs["learning_rate"] = self._epoch_rate
 
 
 def linear_learning_rate(learning_rate: float, epochs: int):
@@ -456,22 +499,39 @@ class ThroughputLogger(keras.callbacks.Callback):
     epoch's logs; put it before CSVLogger so the history file records them.
 
     With ``max_seconds`` it also keeps training within a wall-clock budget: it stops after
-    an epoch when one more epoch as long as the last would end past the budget. The time spent,
+    an epoch when one more epoch as long as the last would end past the budget, or, with
+    ``stop_within_epoch``, after the first step that ends past the budget (the epoch is then
+    validated and ends the run; its ``target_tokens_per_second`` counts the share of an epoch's
+    steps it ran, NaN when no whole epoch ran in this process to count them). The time spent,
     ``trained_seconds``, counts the epochs before a resume too (EpochBackup backs it up)."""
 
-    def __init__(self, target_tokens_per_epoch: int, *, max_seconds: Optional[float] = None) -> None:
+    def __init__(
+        self, target_tokens_per_epoch: int, *, max_seconds: Optional[float] = None, stop_within_epoch: bool = False
+    ) -> None:
         super().__init__()
         self.target_tokens_per_epoch = target_tokens_per_epoch
         self.max_seconds = max_seconds
+        self.stop_within_epoch = stop_within_epoch
         self.epoch_seconds: list[float] = []
         self.stopped_by_budget = False
+        self.cut_epoch_fraction: Optional[float] = None  # set when the budget ended an epoch early
         self.trained_seconds = 0.0  # up to the last epoch end (a resume restores it)
+        self._steps_per_epoch: Optional[int] = None
 
     def on_train_begin(self, logs=None):
         self._counted_until = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._steps = 0
+        self._cut = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self.stop_within_epoch and self.max_seconds is not None and self.elapsed_seconds() >= self.max_seconds:
+            self._cut = True
+            self.stopped_by_budget = True
+            self.model.stop_training = True
 
     def elapsed_seconds(self) -> float:
         """Wall-clock seconds of training so far, a resumed run's earlier epochs included."""
@@ -483,9 +543,22 @@ class ThroughputLogger(keras.callbacks.Callback):
         self.trained_seconds += now - self._counted_until
         self._counted_until = now
         self.epoch_seconds.append(seconds)
+        share = 1.0
+        if self._cut:
+            share = self._steps / self._steps_per_epoch if self._steps_per_epoch else math.nan
+            self.cut_epoch_fraction = share
+        else:
+            self._steps_per_epoch = self._steps
         if logs is not None:
             logs["seconds"] = seconds
-            logs["target_tokens_per_second"] = self.target_tokens_per_epoch / seconds
-        if self.max_seconds is not None and self.trained_seconds + seconds > self.max_seconds:
+            logs["target_tokens_per_second"] = self.target_tokens_per_epoch * share / seconds
+        if self.max_seconds is None:
+            return
+        if self.stop_within_epoch:
+            # Validation can spend the budget's last seconds: no next epoch of one step.
+            over = self.trained_seconds >= self.max_seconds
+        else:
+            over = self.trained_seconds + seconds > self.max_seconds
+        if over:
             self.stopped_by_budget = True
             self.model.stop_training = True

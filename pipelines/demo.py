@@ -109,9 +109,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"attention heatmap of '{ATTENTION_WORD}': {heatmap}")
 
     print(f"\ndone in {time.perf_counter() - started:.0f} s (training {summary['wall_seconds']:.0f} s, "
-          f"{summary['epochs_run']} epochs, {summary['target_tokens_per_second']:,.0f} target tokens/s)")
+          f"{_epochs(summary)}, {summary['target_tokens_per_second']:,.0f} target tokens/s)")
     identical = same == same_greedy == len(words)
     return 0 if identical and difference < 1e-4 else 1
+
+
+def _epochs(summary: dict) -> str:
+    """"9 epochs", or "9 epochs, the last cut at 62% by the time budget"."""
+    fraction = summary.get("last_epoch_fraction", 1.0)
+    if fraction == 1.0:
+        return f"{summary['epochs_run']} epochs"
+    share = f"{fraction:.0%}" if fraction is not None else "an unknown share"
+    return f"{summary['epochs_run']} epochs, the last cut at {share} by the time budget"
 
 
 def _first_sources(path: str, count: int) -> list[str]:

@@ -5,6 +5,7 @@ keeps: the wall-clock budget (max_train_minutes), learning-rate halving on a val
 
 import csv
 import json
+import types
 
 import keras
 import numpy as np
@@ -14,7 +15,9 @@ from conftest import TOY_CONFIG
 from keras_s2s.averaging import EpochWeights, average_epoch_weights, epoch_weights_path, saved_epochs
 from keras_s2s.config import ConfigError, Seq2SeqConfig
 from keras_s2s.errors import KerasS2SError
-from keras_s2s.training import BUDGET_DECAY_FLOOR, ThroughputLogger, budget_linear_learning_rate, train_model
+from keras_s2s.training import (
+    BUDGET_DECAY_FLOOR, BudgetLinearDecay, ThroughputLogger, budget_linear_learning_rate, train_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +57,90 @@ def test_linear_decay_lowers_the_learning_rate_every_epoch_to_a_small_last_step(
     assert rates == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
 
 
-def test_budget_decay_sets_each_epoch_the_rate_of_the_time_left():
+def test_budget_decay_is_the_share_of_the_time_left():
     clock = iter([0.0, 30.0, 90.0, 118.0, 150.0])
     rate = budget_linear_learning_rate(2e-3, 120.0, lambda: next(clock))
-    assert [rate(epoch) for epoch in range(5)] == pytest.approx([2e-3, 1.5e-3, 5e-4, 2e-3 * 2 / 120, 2e-3 * BUDGET_DECAY_FLOOR])
+    assert [rate() for _ in range(5)] == pytest.approx([2e-3, 1.5e-3, 5e-4, 2e-3 * 2 / 120, 2e-3 * BUDGET_DECAY_FLOOR])
+
+
+def test_budget_decay_sets_the_rate_before_every_step_and_the_history_gets_the_epochs_first():
+    elapsed = [0.0]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    decay = BudgetLinearDecay(2e-3, 100.0, lambda: elapsed[0])
+    decay.set_model(model)
+    decay.on_epoch_begin(0)
+    rates = []
+    for step, seconds in enumerate([0.0, 25.0, 50.0, 99.0]):
+        elapsed[0] = seconds
+        decay.on_train_batch_begin(step)
+        rates.append(float(model.optimizer.learning_rate))
+    logs = {}
+    decay.on_epoch_end(0, logs)
+    assert rates == pytest.approx([2e-3, 1.5e-3, 1e-3, 2e-5])
+    assert logs["learning_rate"] == pytest.approx(2e-3)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """The training module's perf_counter, set by hand: [seconds]."""
+    from keras_s2s import training
+
+    now = [0.0]
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+def run_epoch(logger: ThroughputLogger, clock: list[float], epoch: int, step_seconds: list[float]) -> dict:
+    """Feeds ``logger`` one epoch of steps of ``step_seconds`` on ``clock`` (stopping where it
+    stops training); returns the epoch's logs."""
+    logger.on_epoch_begin(epoch)
+    for step, seconds in enumerate(step_seconds):
+        clock[0] += seconds
+        logger.on_train_batch_end(step)
+        if logger.model.stop_training:
+            break
+    logs: dict = {}
+    logger.on_epoch_end(epoch, logs)
+    return logs
+
+
+def budget_logger(fake_clock, **options) -> ThroughputLogger:
+    logger = ThroughputLogger(1000, max_seconds=100.0, **options)
+    logger.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    logger.model.stop_training = False
+    logger.on_train_begin()
+    return logger
+
+
+def test_a_budget_that_stops_within_the_epoch_ends_training_at_the_first_step_past_it(fake_clock):
+    logger = budget_logger(fake_clock, stop_within_epoch=True)
+    first = run_epoch(logger, fake_clock, 0, [10.0] * 4)  # 40 s: a whole epoch, and 60 s left
+    assert not logger.model.stop_training and first["target_tokens_per_second"] == pytest.approx(1000 / 40)
+
+    second = run_epoch(logger, fake_clock, 1, [20.0] * 4)  # the third step ends at 100 s
+    assert logger.model.stop_training and logger.stopped_by_budget
+    assert logger.cut_epoch_fraction == pytest.approx(0.75)
+    assert second["target_tokens_per_second"] == pytest.approx(1000 * 0.75 / 60)  # tokens of the steps it ran
+
+
+def test_a_budget_without_stopping_within_the_epoch_stops_before_an_epoch_that_would_not_fit(fake_clock):
+    logger = budget_logger(fake_clock)
+    run_epoch(logger, fake_clock, 0, [10.0] * 4)
+    assert not logger.model.stop_training  # 40 + 40 <= 100
+    run_epoch(logger, fake_clock, 1, [10.0] * 4)
+    assert logger.model.stop_training and logger.cut_epoch_fraction is None  # 80 + 40 > 100: whole epochs only
+
+
+def test_validation_that_spends_the_budget_ends_training_at_the_epoch_end(fake_clock):
+    logger = budget_logger(fake_clock, stop_within_epoch=True)
+    logger.on_epoch_begin(0)
+    for step in range(3):
+        fake_clock[0] += 30.0
+        logger.on_train_batch_end(step)
+    fake_clock[0] += 15.0  # validation: 105 s
+    logger.on_epoch_end(0, {})
+    assert logger.model.stop_training and logger.cut_epoch_fraction is None
 
 
 def test_the_time_spent_counts_the_epochs_before_a_resume():
@@ -78,11 +161,14 @@ def test_budget_decay_falls_with_the_wall_clock_and_training_ends_inside_the_bud
     rates, seconds = [float(row["learning_rate"]) for row in rows], [float(row["seconds"]) for row in rows]
     assert summary["stopped_by_time_budget"] is True and len(rows) >= 2
     assert rates[0] == pytest.approx(1e-3, rel=0.05)
-    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    # Falling (flat only at the floor of the budget's last 1%, where short toy epochs can start).
+    assert all(later < earlier or later == pytest.approx(1e-3 * BUDGET_DECAY_FLOOR) for earlier, later in zip(rates, rates[1:]))
     # Epoch e starts after at least the epochs before it: its rate is at most the time left's share.
     for epoch, rate in enumerate(rates):
         assert rate <= 1e-3 * (1 - sum(seconds[:epoch]) / budget_seconds) + 1e-9
     assert rates[-1] < 1e-3 * 0.5
+    # The budget ends at a step, so the last epoch may be cut short; the summary says how much of it ran.
+    assert summary["last_epoch_fraction"] is None or 0 < summary["last_epoch_fraction"] <= 1
 
 
 def test_a_multi_worker_run_refuses_the_budget_decay_before_it_touches_the_run_directory(tmp_path, monkeypatch):
@@ -129,9 +215,21 @@ def test_without_checkpoint_averaging_the_final_model_is_the_best_epoch_and_no_e
     assert saved_epochs(tmp_path / "run" / "checkpoints") == []
 
 
-def test_averaging_needs_at_least_two_epochs():
+def test_averaging_the_last_one_epoch_keeps_the_last_epochs_weights_not_the_best_val_loss_epoch(tmp_path):
+    summary = train_model(
+        toy_config(epochs=3, average_last_epochs=1, early_stopping_patience=None), tmp_path / "run", verbose=0
+    )
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert saved_epochs(checkpoints) == [3]
+    final = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False).get_weights()
+    for weight, last in zip(final, saved_weights(epoch_weights_path(checkpoints, 3))):
+        np.testing.assert_array_equal(weight, last)
+    assert summary["averaged_epochs"] == [3]
+
+
+def test_averaging_needs_at_least_one_epoch():
     with pytest.raises(ConfigError, match="average_last_epochs"):
-        toy_config(average_last_epochs=1)
+        toy_config(average_last_epochs=0)
 
 
 def test_a_missing_or_foreign_epoch_file_is_named_in_the_error(tmp_path):
