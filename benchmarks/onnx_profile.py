@@ -2,6 +2,8 @@
 graph, summed per op type.
 
     make demo    # once: runs/g2p_cmudict + exported/g2p_cmudict
+    # the plain model (make demo's until 2026-12-06): --run-dir runs/g2p_plain --export-dir exported/g2p_plain from
+    .venv/bin/python -m pipelines.demo --config pipelines/configs/g2p_cmudict_plain.json --run-dir runs/g2p_plain --export-dir exported/g2p_plain
     .venv/bin/python benchmarks/onnx_profile.py [--run-dir RUN] [--export-dir EXPORT] [--batch 1] [--words 1000]
 
 Feeds the first ``--words`` test words of the run's test split in batches of ``--batch`` (sorted by length, as

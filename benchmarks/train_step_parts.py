@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_step_parts.py VARIANT xla|noxla   # plain, bi-sum, uni-luong, bi-sum-luong
 
-The default G2P config (LSTM 256, batch 128) with a bidirectional encoder (sum bridge) and/or
+The plain G2P config (pipelines/configs/g2p_cmudict_plain.json: LSTM 256, batch 128) with a bidirectional encoder (sum bridge) and/or
 Luong attention; one batch of 128 right-padded rows (source lengths 5..10, S = T = 10), 5 warm-up
 steps, then three fits of 30 steps; prints one JSON line with the ms per step of each fit.
 """
@@ -53,7 +53,7 @@ def main() -> None:
     from keras_s2s.training import compile_trainer
 
     name, jit = sys.argv[1], sys.argv[2] == "xla"
-    config = Seq2SeqConfig.from_json(REPO / "pipelines" / "configs" / "g2p_cmudict.json").replace(**VARIANTS[name])
+    config = Seq2SeqConfig.from_json(REPO / "pipelines" / "configs" / "g2p_cmudict_plain.json").replace(**VARIANTS[name])
     model = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
     compile_trainer(model.trainer, jit_compile=jit)
     batches = tf.data.Dataset.from_tensors(fixed_batch()).repeat(200)

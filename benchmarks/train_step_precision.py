@@ -1,6 +1,6 @@
 """Train-step time per dtype policy (float32 / mixed_bfloat16), with and without XLA.
 
-    .venv/bin/python benchmarks/train_step_precision.py [--rounds 3] [--configs g2p_cmudict.json,g2p_cmudict_best.json]
+    .venv/bin/python benchmarks/train_step_precision.py [--rounds 3] [--configs g2p_cmudict_plain.json,g2p_cmudict_best.json]
 
 Each config of pipelines/configs/ is built with the CMUdict G2P vocabulary sizes and trained on
 one fixed batch (benchmarks/train_step_parts.py: 128 right-padded rows, S = T = 10): 5 warm-up
@@ -32,7 +32,7 @@ WARMUP_STEPS, FIT_STEPS, FITS = 5, 20, 3
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--configs", default="g2p_cmudict.json,g2p_cmudict_best.json",
+    parser.add_argument("--configs", default="g2p_cmudict_plain.json,g2p_cmudict_best.json",
                         help="comma-separated file names in pipelines/configs/")
     parser.add_argument("--child", nargs=3, metavar=("CONFIG", "POLICY", "XLA"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,11 +1,11 @@
-"""Stalls of the train step on this VM: the time of every step of the default G2P model on one
+"""Stalls of the train step on this VM: the time of every step of the plain G2P model on one
 fixed batch, and how many steps took far longer than the typical one.
 
     .venv/bin/python benchmarks/train_step_stalls.py [--steps 180]
     # the VM's idle policy, as root: 0 = halt an idle vCPU at once (this VM's default)
     echo 200000 > /sys/module/haltpoll/parameters/guest_halt_poll_ns
 
-The default G2P model (LSTM 256, XLA) on one batch of 128 right-padded rows (S = T = 10), 5
+The plain G2P model (g2p_cmudict_plain.json: LSTM 256, XLA) on one batch of 128 right-padded rows (S = T = 10), 5
 warm-up steps, then ``--steps`` steps through ``model.fit``, each timed by a callback. A fixed
 batch takes the same work every step, so a step much slower than the median waited for a
 thread that was not running. Prints a markdown table row and the VM's halt-poll setting.
@@ -42,7 +42,7 @@ def main() -> None:
     from keras_s2s.models import build_seq2seq
     from keras_s2s.training import compile_trainer
 
-    config = Seq2SeqConfig.from_json(REPO / "pipelines" / "configs" / "g2p_cmudict.json")
+    config = Seq2SeqConfig.from_json(REPO / "pipelines" / "configs" / "g2p_cmudict_plain.json")
     model = build_seq2seq(config, SOURCE_VOCAB, TARGET_VOCAB)
     compile_trainer(model.trainer, jit_compile=config.jit_compile)
     batches = tf.data.Dataset.from_tensors(fixed_batch()).repeat()

@@ -106,8 +106,7 @@ def _train(
         model = build_seq2seq(config, len(source_vocab), len(target_vocab))
         _compile_as_configured(model.trainer, config, jit_compile=jit_compile)
         model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
-    print(f"[model] {config.cell} x{config.num_layers}, hidden {config.hidden_size}, "
-          f"{model.trainer.count_params():,} parameters", file=log)
+    print(f"[model] {_describe_model(config)}, {model.trainer.count_params():,} parameters", file=log)
 
     backup = latest_backup(run.backup_dir)
     if state.stage == "training":
@@ -125,6 +124,19 @@ def _train(
     state.save(run.run_state)
     remove_backups(run.backup_dir)
     return summary
+
+
+def _describe_model(config: Seq2SeqConfig) -> str:
+    """"lstm x1, hidden 256", and the encoder's direction and the attention when they are on:
+    "bidirectional lstm x1 (sum bridge), hidden 256, luong (general) attention"."""
+    encoder = f"bidirectional {config.cell}" if config.bidirectional else config.cell
+    bridge = f" ({config.bridge} bridge)" if config.bidirectional else ""
+    text = f"{encoder} x{config.num_layers}{bridge}, hidden {config.hidden_size}"
+    if config.attention == "luong":
+        text += f", luong ({config.attention_score}) attention"
+    elif config.attention != "none":
+        text += f", {config.attention} attention"
+    return text
 
 
 def _open_run_dir(
@@ -216,10 +228,12 @@ def _fit(
     train_batches = _batches(config, config.train_file, source_vocab, target_vocab, strategy, shuffle=True)
     validation_batches = _batches(config, config.validation_file, source_vocab, target_vocab, strategy)
 
+    train_batches, steps_per_epoch = one_iterator_for_every_epoch(train_batches)
+
     max_seconds = config.max_train_minutes * 60 if config.max_train_minutes is not None else None
     throughput = ThroughputLogger(
         _train_target_tokens(run), max_seconds=max_seconds,
-        stop_within_epoch=config.learning_rate_decay == "linear_budget",
+        stop_within_epoch=config.learning_rate_decay == "linear_budget", steps_per_epoch=steps_per_epoch,
     )
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [throughput, *training_callbacks(
@@ -245,10 +259,26 @@ def _fit(
     ))
     trainer.fit(
         train_batches, validation_data=validation_batches, epochs=config.epochs, callbacks=callbacks,
-        initial_epoch=backup.epochs_completed if backup is not None else 0,
+        steps_per_epoch=steps_per_epoch, initial_epoch=backup.epochs_completed if backup is not None else 0,
         shuffle=False,  # the tf.data pipeline shuffles (seeded, every epoch)
         verbose=verbose if verbose is not None else (1 if log.isatty() else 2),
     )
+
+
+def one_iterator_for_every_epoch(batches: tf.data.Dataset) -> tuple[tf.data.Dataset, Optional[int]]:
+    """``batches`` repeated, and its number of batches as the epoch's steps (``batches`` unchanged
+    and None when that number is unknown).
+
+    Given a finite dataset and no ``steps_per_epoch``, Keras' ``fit`` makes a new iterator every
+    epoch, and deleting the last one blocked the main thread for ~30 s at the start of about
+    half of the epochs on this project's 2-core VM (py-spy: the iterator's destructor waiting
+    for a tf.data thread; an attention epoch trains in ~45 s). Over the repeated dataset one
+    iterator serves every epoch: each pass reshuffles and flushes its length buckets as before,
+    and an epoch is still exactly one pass."""
+    count = int(batches.cardinality())
+    if count <= 0:
+        return batches, None
+    return batches.repeat(), count
 
 
 def _batches(
@@ -502,11 +532,17 @@ class ThroughputLogger(keras.callbacks.Callback):
     an epoch when one more epoch as long as the last would end past the budget, or, with
     ``stop_within_epoch``, after the first step that ends past the budget (the epoch is then
     validated and ends the run; its ``target_tokens_per_second`` counts the share of an epoch's
-    steps it ran, NaN when no whole epoch ran in this process to count them). The time spent,
+    steps it ran: ``steps_per_epoch``, or counted in the first whole epoch; NaN when neither is
+    known). The time spent,
     ``trained_seconds``, counts the epochs before a resume too (EpochBackup backs it up)."""
 
     def __init__(
-        self, target_tokens_per_epoch: int, *, max_seconds: Optional[float] = None, stop_within_epoch: bool = False
+        self,
+        target_tokens_per_epoch: int,
+        *,
+        max_seconds: Optional[float] = None,
+        stop_within_epoch: bool = False,
+        steps_per_epoch: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.target_tokens_per_epoch = target_tokens_per_epoch
@@ -516,7 +552,7 @@ class ThroughputLogger(keras.callbacks.Callback):
         self.stopped_by_budget = False
         self.cut_epoch_fraction: Optional[float] = None  # set when the budget ended an epoch early
         self.trained_seconds = 0.0  # up to the last epoch end (a resume restores it)
-        self._steps_per_epoch: Optional[int] = None
+        self._steps_per_epoch = steps_per_epoch
 
     def on_train_begin(self, logs=None):
         self._counted_until = time.perf_counter()
