@@ -531,9 +531,8 @@ class ThroughputLogger(keras.callbacks.Callback):
     With ``max_seconds`` it also keeps training within a wall-clock budget: it stops after
     an epoch when one more epoch as long as the last would end past the budget, or, with
     ``stop_within_epoch``, after the first step that ends past the budget (the epoch is then
-    validated and ends the run; its ``target_tokens_per_second`` counts the share of an epoch's
-    steps it ran: ``steps_per_epoch``, or counted in the first whole epoch; NaN when neither is
-    known). The time spent,
+    validated and ends the run; its ``target_tokens_per_second`` counts the share of the
+    ``steps_per_epoch`` it ran, NaN when that is not given). The time spent,
     ``trained_seconds``, counts the epochs before a resume too (EpochBackup backs it up)."""
 
     def __init__(
@@ -583,8 +582,6 @@ class ThroughputLogger(keras.callbacks.Callback):
         if self._cut:
             share = self._steps / self._steps_per_epoch if self._steps_per_epoch else math.nan
             self.cut_epoch_fraction = share
-        else:
-            self._steps_per_epoch = self._steps
         if logs is not None:
             logs["seconds"] = seconds
             logs["target_tokens_per_second"] = self.target_tokens_per_epoch * share / seconds

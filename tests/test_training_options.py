@@ -106,7 +106,7 @@ def run_epoch(logger: ThroughputLogger, clock: list[float], epoch: int, step_sec
 
 
 def budget_logger(fake_clock, **options) -> ThroughputLogger:
-    logger = ThroughputLogger(1000, max_seconds=100.0, **options)
+    logger = ThroughputLogger(1000, max_seconds=100.0, steps_per_epoch=4, **options)
     logger.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     logger.model.stop_training = False
     logger.on_train_begin()
