@@ -38,6 +38,7 @@ from keras_s2s.resume import (
     roll_back_to, save_model_atomically,
 )
 from keras_s2s.run_dir import RunDir
+from keras_s2s.train_step import use_per_shape_train_function
 from keras_s2s.vocab import Vocabulary
 
 
@@ -420,7 +421,9 @@ def compile_trainer(
     jit_compile: bool = True,
 ) -> None:
     """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
-    label-smoothed) cross-entropy + masked token accuracy."""
+    label-smoothed) cross-entropy + masked token accuracy; without XLA and outside a
+    ``tf.distribute`` strategy, ``fit`` runs the train step traced per batch shape
+    (``keras_s2s.train_step``)."""
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
         optimizer.exclude_from_weight_decay(var_names=["bias"])
@@ -432,6 +435,7 @@ def compile_trainer(
         metrics=[MaskedTokenAccuracy()],
         jit_compile=jit_compile,
     )
+    use_per_shape_train_function(trainer)
 
 
 def training_callbacks(

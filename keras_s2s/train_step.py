@@ -1,0 +1,71 @@
+"""The train step ``fit`` runs: traced once per batch shape, so that the LSTMs unroll.
+
+Keras traces its train step once for every batch shape at a time
+(``tf.function(reduce_retracing=True)`` inside a function that reads the iterator), so the time
+dimension is unknown in the graph and every LSTM runs as a ``tf.while_loop``. Length-bucketed
+batches come in a handful of shapes (the G2P configs: 8 lengths, each with its full batches and
+one smaller last batch), and a trace per shape lets ``HoistedLSTM`` unroll its time steps: the
+attention config (no XLA) trained 1.11–1.25× faster in three interleaved rounds
+(benchmarks/RESULTS.md, 2026-12-06). The tensors and updates are the same ops in another
+arrangement.
+
+Not under XLA (``jit_compile``): XLA compiles a step per concrete batch shape anyway, and there
+the unrolled steps trained no faster (the plain config: 29.0k–31.7k against 31.1k–31.6k target
+tokens/s) while compiling them took ~1 minute more in the first epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import keras
+import tensorflow as tf
+
+# Distinct batch shapes that get their own trace; batches of any further new shape share one
+# trace with unknown lengths (Keras' own behaviour), so an unbucketed run (each batch padded to
+# its longest row) cannot pile up traces.
+MAX_TRACED_SHAPES = 64
+
+
+class PerShapeTrainFunction:
+    """A ``train_function`` for Keras' ``fit``: called with the batch iterator, runs
+    ``trainer.train_step`` on its next batch and returns the step's logs (StopIteration when the
+    iterator is exhausted), as Keras' own does with ``steps_per_execution`` 1.
+
+    The first ``max_shapes`` distinct batch shapes each get a trace with static shapes (XLA
+    compiled when the trainer is); later new shapes go to one shape-generic trace. Only for a
+    trainer outside any ``tf.distribute`` strategy: a distributed iterator yields per-replica
+    values, which Keras' own function handles (``use_per_shape_train_function`` says when).
+    """
+
+    def __init__(self, trainer: keras.Model, max_shapes: int = MAX_TRACED_SHAPES) -> None:
+        # autograph off as in Keras' own: train_step's Python control flow is static
+        self._per_shape = tf.function(trainer.train_step, jit_compile=trainer.jit_compile, autograph=False)
+        self._any_shape = tf.function(
+            trainer.train_step, jit_compile=trainer.jit_compile, autograph=False, reduce_retracing=True)
+        self._max_shapes = max_shapes
+        self._shapes: set[tuple] = set()
+
+    @property
+    def traced_shapes(self) -> int:
+        """How many batch shapes have a trace of their own."""
+        return len(self._shapes)
+
+    def __call__(self, iterator: Iterator) -> dict:
+        batch = next(iterator)
+        # None: train_on_batch's missing sample weights
+        shape = tuple(None if tensor is None else tuple(tensor.shape) for tensor in tf.nest.flatten(batch))
+        if shape in self._shapes or len(self._shapes) < self._max_shapes:
+            self._shapes.add(shape)
+            return self._per_shape(batch)
+        return self._any_shape(batch)
+
+
+def use_per_shape_train_function(trainer: keras.Model) -> bool:
+    """Give a compiled ``trainer`` a ``PerShapeTrainFunction`` unless it is XLA-compiled, runs
+    eagerly or trains under a ``tf.distribute`` strategy (then Keras' own function stays).
+    -> whether it got one."""
+    if trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
+        return False
+    trainer.train_function = PerShapeTrainFunction(trainer)  # compile() resets it to None; fit keeps a set one
+    return True
