@@ -43,9 +43,9 @@ def as_dataset(batches) -> tf.data.Dataset:
     return dataset
 
 
-def trained_weights(train_function_of, batches, epochs=2) -> list[np.ndarray]:
-    """The weights after ``fit`` on ``batches`` from the same initial weights, the trainer's
-    train_function set by ``train_function_of(trainer)``."""
+def trained_weights(train_function_of, batches, epochs=2) -> tuple[keras.Model, list[np.ndarray]]:
+    """(the trainer, its weights) after ``fit`` on ``batches`` from the same initial weights, the
+    trainer's train_function set by ``train_function_of(trainer)``."""
     keras.utils.set_random_seed(0)
     trainer = build_seq2seq(config(), SOURCE_VOCAB, TARGET_VOCAB).trainer
     compile_trainer(trainer, learning_rate=0.01, jit_compile=False)
@@ -83,6 +83,7 @@ def test_under_a_distribution_strategy_keras_own_train_step_stays():
     assert trainer.train_function is None
 
 
+@pytest.mark.slow  # trains or traces a train step
 def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does():
     batches = bucketed_batches()
     _, expected = trained_weights(keras_own, batches)
@@ -94,6 +95,7 @@ def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does():
         "training changed the weights"
 
 
+@pytest.mark.slow  # trains or traces a train step
 def test_shapes_past_the_limit_share_one_trace_with_unknown_lengths_and_train_the_same():
     batches = bucketed_batches(lengths=(3, 5, 7, 9, 7))
     _, expected = trained_weights(keras_own, batches, epochs=1)
@@ -107,6 +109,7 @@ def test_shapes_past_the_limit_share_one_trace_with_unknown_lengths_and_train_th
         np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+@pytest.mark.slow  # trains or traces a train step
 def test_a_per_shape_trace_has_no_while_loop_and_the_shape_generic_one_has():
     """The point of the per-shape trace: every LSTM (bidirectional encoder, decoder) unrolls."""
     batch = bucketed_batches(lengths=(6,))[0]
@@ -158,6 +161,7 @@ def test_an_xla_trainer_keeps_keras_own_train_step():
     assert trainer.train_function is None
 
 
+@pytest.mark.slow  # trains or traces a train step
 def test_train_on_batch_with_numpy_arrays_runs_the_per_shape_step_as_keras_does():
     (source, decoder_input), target = bucketed_batches(lengths=(5,))[0]
     losses = {}
