@@ -1,6 +1,6 @@
 # Two entry points (see README): `make demo` and `make test`. Both create .venv/ with
 # python3 -m venv and install the package from pyproject.toml, reusing a complete venv.
-# `make test-fast`: the tests not marked slow (nothing trains or exports), under a minute.
+# `make test-fast`: the tests not marked slow (nothing trains or exports), about a minute.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

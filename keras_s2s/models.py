@@ -457,7 +457,8 @@ class BahdanauAttentionRNN(keras.layers.Layer):
     Keras 3's ``RNN`` has no ``constants`` argument (and ``keras.ops.scan`` on TensorFlow
     requires outputs shaped like the carry), so the loop is a ``tf.while_loop`` over time
     around a stock cell: it exports to SavedModel and, by tf2onnx, to an ONNX ``Loop``. Stepping one token at a time with the returned
-    states gives exactly the full-sequence result.
+    states gives exactly the full-sequence result. A static time length of at most
+    ``MAX_UNROLLED_STEPS`` (the train step traced per batch shape) is unrolled instead.
     """
 
     def __init__(self, cell: str, units: int, **kwargs) -> None:
@@ -483,6 +484,13 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         if inputs.shape[1] == 1:  # one step (the decoder stepped token by token): no loop op
             output, context, weights, new_states = self._step(inputs[:, 0], initial_state, keys, bias, memory)
             return (output[:, None], context[:, None], weights[:, None], *new_states)
+        if inputs.shape[1] is not None and inputs.shape[1] <= MAX_UNROLLED_STEPS:  # see HoistedLSTM
+            states, per_step = list(initial_state), ([], [], [])  # outputs, contexts, weights
+            for x in ops.unstack(inputs, axis=1):
+                *values, states = self._step(x, states, keys, bias, memory)
+                for values_so_far, value in zip(per_step, values):
+                    values_so_far.append(value)
+            return (*(ops.stack(values, axis=1) for values in per_step), *states)
         time = tf.shape(inputs)[1]
         steps = tf.TensorArray(inputs.dtype, size=time).unstack(tf.transpose(inputs, (1, 0, 2)))
         per_step = [tf.TensorArray(inputs.dtype, size=time) for _ in range(3)]  # outputs, contexts, weights

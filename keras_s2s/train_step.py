@@ -21,6 +21,8 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
+from keras_s2s.models import BahdanauAttentionRNN, HoistedLSTM
+
 # Distinct batch shapes that get their own trace; batches of any further new shape share one
 # trace with unknown lengths (Keras' own behaviour), so an unbucketed run (each batch padded to
 # its longest row) cannot pile up traces.
@@ -62,10 +64,16 @@ class PerShapeTrainFunction:
 
 
 def use_per_shape_train_function(trainer: keras.Model) -> bool:
-    """Give a compiled ``trainer`` a ``PerShapeTrainFunction`` unless it is XLA-compiled, runs
-    eagerly or trains under a ``tf.distribute`` strategy (then Keras' own function stays).
-    -> whether it got one."""
+    """Give a compiled ``trainer`` a ``PerShapeTrainFunction`` when it has a layer that unrolls
+    (``HoistedLSTM``: the LSTM configs, ``BahdanauAttentionRNN``: every Bahdanau decoder; Keras'
+    GRU and SimpleRNN would only pay the traces) and
+    is neither XLA-compiled, nor run eagerly, nor under a ``tf.distribute`` strategy (then
+    Keras' own function stays). -> whether it got one."""
     if trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
+        return False
+    # _flatten_layers: every nested layer, Bidirectional's two directions included (Keras 3)
+    unrolling = (HoistedLSTM, BahdanauAttentionRNN)
+    if not any(isinstance(layer, unrolling) for layer in trainer._flatten_layers(include_self=False)):
         return False
     trainer.train_function = PerShapeTrainFunction(trainer)  # compile() resets it to None; fit keeps a set one
     return True

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_s2s.config import Seq2SeqConfig
-from keras_s2s.models import MAX_UNROLLED_STEPS, HoistedLSTM, build_seq2seq
+from keras_s2s.models import MAX_UNROLLED_STEPS, BahdanauAttentionRNN, HoistedLSTM, build_seq2seq
 from keras_s2s.train_step import PerShapeTrainFunction, use_per_shape_train_function
 from keras_s2s.training import compile_trainer
 
@@ -43,11 +43,11 @@ def as_dataset(batches) -> tf.data.Dataset:
     return dataset
 
 
-def trained_weights(train_function_of, batches, epochs=2) -> tuple[keras.Model, list[np.ndarray]]:
+def trained_weights(train_function_of, batches, epochs=2, **fields) -> tuple[keras.Model, list[np.ndarray]]:
     """(the trainer, its weights) after ``fit`` on ``batches`` from the same initial weights, the
-    trainer's train_function set by ``train_function_of(trainer)``."""
+    trainer's train_function set by ``train_function_of(trainer)``; ``fields`` change the config."""
     keras.utils.set_random_seed(0)
-    trainer = build_seq2seq(config(), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    trainer = build_seq2seq(config(**fields), SOURCE_VOCAB, TARGET_VOCAB).trainer
     compile_trainer(trainer, learning_rate=0.01, jit_compile=False)
     train_function_of(trainer)
     trainer.fit(as_dataset(batches), epochs=epochs, verbose=0, shuffle=False)
@@ -84,10 +84,11 @@ def test_under_a_distribution_strategy_keras_own_train_step_stays():
 
 
 @pytest.mark.slow  # trains or traces a train step
-def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does():
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does(attention):
     batches = bucketed_batches()
-    _, expected = trained_weights(keras_own, batches)
-    trainer, actual = trained_weights(lambda trainer: None, batches)
+    _, expected = trained_weights(keras_own, batches, attention=attention)
+    trainer, actual = trained_weights(lambda trainer: None, batches, attention=attention)
     assert trainer.train_function.traced_shapes == 3  # lengths 3, 5, 7
     for want, got in zip(expected, actual, strict=True):
         np.testing.assert_allclose(got, want, atol=2e-5)
@@ -174,3 +175,43 @@ def test_train_on_batch_with_numpy_arrays_runs_the_per_shape_step_as_keras_does(
                         for _ in range(3)]
     np.testing.assert_allclose(losses["per shape"], losses["keras"], rtol=1e-5)
     assert losses["keras"][2] < losses["keras"][0]
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_a_trainer_with_nothing_to_unroll_keeps_keras_own_train_step(cell):
+    """HoistedLSTM and the Bahdanau decoder unroll; Keras' GRU and SimpleRNN would pay the
+    traces for nothing."""
+    trainer = build_seq2seq(config(cell=cell), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    compile_trainer(trainer, jit_compile=False)
+    assert trainer.train_function is None
+    with_bahdanau = build_seq2seq(config(cell=cell, attention="bahdanau"), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    compile_trainer(with_bahdanau, jit_compile=False)
+    assert isinstance(with_bahdanau.train_function, PerShapeTrainFunction)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_unrolled_bahdanau_decoder_equals_its_while_loop(cell):
+    """Outputs, contexts, attention weights, final states and gradients; padded memory masked."""
+    rng = np.random.default_rng(1)
+    inputs = tf.constant(rng.normal(size=(3, 5, 8)), tf.float32)
+    memory = tf.constant(rng.normal(size=(3, 4, 6)), tf.float32)
+    source_mask = tf.constant(np.arange(4)[None, :] < np.array([4, 2, 1])[:, None], tf.float32)
+    states = [tf.constant(rng.normal(size=(3, 16)) * 0.5, tf.float32) for _ in range(2 if cell == "lstm" else 1)]
+    layer = BahdanauAttentionRNN(cell, 16)
+    layer.build(inputs.shape, [s.shape for s in states], memory.shape, source_mask.shape)
+
+    def outputs_and_gradients(x, memory, source_mask, *states):
+        with tf.GradientTape() as tape:
+            tape.watch([x, memory])
+            results = layer(x, list(states), memory, source_mask)
+            loss = sum(tf.reduce_sum(r ** 2) for r in results)
+        return [*results, *tape.gradient(loss, [x, memory, *layer.trainable_weights])]
+
+    static = tf.function(outputs_and_gradients)
+    unknown = tf.function(outputs_and_gradients, input_signature=[
+        tf.TensorSpec([None, None, 8]), tf.TensorSpec([None, None, 6]), tf.TensorSpec([None, None]),
+        *[tf.TensorSpec([None, 16]) for _ in states]])
+    for want, got in zip(unknown(inputs, memory, source_mask, *states), static(inputs, memory, source_mask, *states), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not graph_op_types(static.get_concrete_function(inputs, memory, source_mask, *states)) & WHILE_OPS
+    assert graph_op_types(unknown.get_concrete_function()) & WHILE_OPS
