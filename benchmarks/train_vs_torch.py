@@ -12,7 +12,9 @@ is a 1-layer bi-LSTM 256 + Luong, and before it was the plain config: embedding 
 encoder and decoder; the attention config: bi-LSTM 256 + Luong) with its
 optimizer settings, batch size and dropout, length buckets of width 4, on the first
 ``--pairs`` training pairs of the run (its data split and vocabularies), 2 threads.
-Ours is ``model.fit`` as ``keras-s2s train`` runs it (XLA, bucketed tf.data); PyTorch is
+Ours is ``model.fit`` as ``keras-s2s train`` runs it (bucketed tf.data; XLA as the config says,
+and without XLA the train step traced per batch shape, ``keras_s2s.PerShapeTrainFunction``,
+which ``compile_trainer`` sets up); PyTorch is
 benchmarks/peers/torch_seq2seq.py (oneDNN LSTM, packed encoder sequences). Rounds interleave
 (PyTorch, ours, PyTorch, ...). A cell is the median over rounds of the steady target tokens/s
 (median of epochs 2..N; EOS counted), with the min-max. Prints a markdown table, then each

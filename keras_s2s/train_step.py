@@ -1,12 +1,12 @@
-"""The train step ``fit`` runs: traced once per batch shape, so that the LSTMs unroll.
+"""The train step ``fit`` runs: traced once per batch shape, so that the recurrences unroll.
 
-Keras traces its train step once for every batch shape at a time
-(``tf.function(reduce_retracing=True)`` inside a function that reads the iterator), so the time
-dimension is unknown in the graph and every LSTM runs as a ``tf.while_loop``. Length-bucketed
-batches come in a handful of shapes (the G2P configs: 8 lengths, each with its full batches and
-one smaller last batch), and a trace per shape lets ``HoistedLSTM`` unroll its time steps: the
-attention config (no XLA) trained 1.11–1.25× faster in three interleaved rounds
-(benchmarks/RESULTS.md, 2026-12-06). The tensors and updates are the same ops in another
+Keras' train function reads each batch from the iterator inside its own trace and traces the
+step with ``reduce_retracing``, so the time dimension is unknown in the graph and every LSTM
+runs as a ``tf.while_loop``. Length-bucketed batches come in a handful of shapes (the G2P
+configs: 8 lengths, each with its full batches and one smaller last batch), and a trace per
+shape lets ``HoistedLSTM`` and ``BahdanauAttentionRNN`` unroll their time steps: the Luong
+attention config (no XLA) trained 1.11–1.25× faster in four rounds, the Bahdanau one 1.08–1.13×
+in two (benchmarks/RESULTS.md, 2026-12-06). The tensors and updates are the same ops in another
 arrangement.
 
 Not under XLA (``jit_compile``): XLA compiles a step per concrete batch shape anyway, and there
@@ -66,9 +66,9 @@ class PerShapeTrainFunction:
 def use_per_shape_train_function(trainer: keras.Model) -> bool:
     """Give a compiled ``trainer`` a ``PerShapeTrainFunction`` when it has a layer that unrolls
     (``HoistedLSTM``: the LSTM configs, ``BahdanauAttentionRNN``: every Bahdanau decoder; Keras'
-    GRU and SimpleRNN would only pay the traces) and
-    is neither XLA-compiled, nor run eagerly, nor under a ``tf.distribute`` strategy (then
-    Keras' own function stays). -> whether it got one."""
+    GRU and SimpleRNN would only pay the traces) and is neither XLA-compiled, nor run eagerly,
+    nor under a ``tf.distribute`` strategy (then Keras' own function stays). -> whether it got
+    one."""
     if trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
         return False
     # _flatten_layers: every nested layer, Bidirectional's two directions included (Keras 3)
