@@ -59,9 +59,15 @@ from keras_s2s.constants import (
 )
 
 _NEG_INF = -1e9
-# Longest static time length that HoistedLSTM unrolls in training (the G2P buckets reach 32); a
-# longer one keeps the while loop, so long-sentence batches do not build huge graphs.
+# Longest static time length that HoistedLSTM (in training) and BahdanauAttentionRNN unroll (the
+# G2P buckets reach 32); a longer one keeps the while loop, so long-sentence batches do not build
+# huge graphs.
 MAX_UNROLLED_STEPS = 48
+
+
+def _unrolls(time_steps) -> bool:
+    """Whether a recurrence over ``time_steps`` (a static int, or None when unknown) is unrolled."""
+    return time_steps is not None and time_steps <= MAX_UNROLLED_STEPS
 _RNN_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell, "rnn": keras.layers.SimpleRNNCell}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # blocks of H columns in a cell's kernels
 
@@ -271,7 +277,7 @@ class HoistedLSTM(keras.layers.LSTM):
             return _lstm_update(z_input + recurrent, states[1])
 
         initial_state = [ops.cast(s, "float32") for s in initial_state]
-        if sequences.shape[1] is not None and sequences.shape[1] <= MAX_UNROLLED_STEPS:
+        if _unrolls(sequences.shape[1]):
             last, outputs, states = _unrolled_rnn(
                 step, projected, initial_state, mask, go_backwards=self.go_backwards,
                 zero_output_for_mask=self.zero_output_for_mask, return_sequences=self.return_sequences,
@@ -484,7 +490,7 @@ class BahdanauAttentionRNN(keras.layers.Layer):
         if inputs.shape[1] == 1:  # one step (the decoder stepped token by token): no loop op
             output, context, weights, new_states = self._step(inputs[:, 0], initial_state, keys, bias, memory)
             return (output[:, None], context[:, None], weights[:, None], *new_states)
-        if inputs.shape[1] is not None and inputs.shape[1] <= MAX_UNROLLED_STEPS:  # see HoistedLSTM
+        if _unrolls(inputs.shape[1]):  # see HoistedLSTM
             states, per_step = list(initial_state), ([], [], [])  # outputs, contexts, weights
             for x in ops.unstack(inputs, axis=1):
                 *values, states = self._step(x, states, keys, bias, memory)

@@ -421,9 +421,9 @@ def compile_trainer(
     jit_compile: bool = True,
 ) -> None:
     """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
-    label-smoothed) cross-entropy + masked token accuracy; without XLA and outside a
-    ``tf.distribute`` strategy, ``fit`` runs the train step traced per batch shape
-    (``keras_s2s.train_step``)."""
+    label-smoothed) cross-entropy + masked token accuracy. Without XLA, outside a
+    ``tf.distribute`` strategy and for a model with an LSTM or a Bahdanau decoder, ``fit`` runs
+    the train step traced per batch shape (``keras_s2s.train_step.use_per_shape_train_function``)."""
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
         optimizer.exclude_from_weight_decay(var_names=["bias"])
