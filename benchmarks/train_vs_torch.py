@@ -12,7 +12,8 @@ is a 1-layer bi-LSTM 256 + Luong, and before it was the plain config: embedding 
 encoder and decoder; the attention config: bi-LSTM 256 + Luong) with its
 optimizer settings, batch size and dropout, length buckets of width 4, on the first
 ``--pairs`` training pairs of the run (its data split and vocabularies), 2 threads.
-Ours is ``model.fit`` as ``keras-s2s train`` runs it (bucketed tf.data; XLA as the config says,
+Ours is ``model.fit`` as ``keras-s2s train`` runs it (TensorFlow loaded as the CLI loads it, with
+oneDNN on unless TF_ENABLE_ONEDNN_OPTS says otherwise; bucketed tf.data; XLA as the config says,
 and without XLA the train step traced per batch shape, ``keras_s2s.PerShapeTrainFunction``,
 which ``compile_trainer`` sets up); PyTorch is
 benchmarks/peers/torch_seq2seq.py (oneDNN LSTM, packed encoder sequences). Rounds interleave

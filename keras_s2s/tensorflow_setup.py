@@ -1,4 +1,4 @@
-"""Importing TensorFlow and Keras: a quiet import for the CLI, and the backend check."""
+"""Importing TensorFlow and Keras: a quiet import for the CLI (with oneDNN on), and the backend check."""
 
 from __future__ import annotations
 
@@ -21,17 +21,29 @@ def require_tensorflow_backend() -> None:
         )
 
 
+ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow's switch for its oneDNN kernels, read once when TensorFlow loads. TensorFlow turns
+them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere (AVX2-only CPUs, e.g.
+2-core AMD EPYC cloud VMs) its matmuls, in graphs and in XLA's CPU code alike, run on kernels
+built without FMA. There, with oneDNN on, the plain G2P config's ``model.fit`` (XLA) ran 1.44x
+faster (1.00x PyTorch instead of 0.68x); the attention config without XLA ran the same
+(benchmarks/RESULTS.md, 2026-12-06, noon)."""
+
+
 def import_tensorflow_quietly() -> None:
-    """Imports tensorflow, tensorflow_text and keras with their C++ start-up logs hidden.
+    """Imports tensorflow, tensorflow_text and keras with their C++ start-up logs hidden, and
+    with TensorFlow's oneDNN kernels on (``ONEDNN_SWITCH``) unless the environment says otherwise.
 
     TensorFlow writes oneDNN/CUDA notices straight to file descriptor 2 while it loads,
     ignoring TF_CPP_MIN_LOG_LEVEL; they are captured and shown only if the import fails.
+    The oneDNN switch takes effect only if TensorFlow is not loaded yet.
     """
     if "keras" in sys.modules and "tensorflow" in sys.modules:
         require_tensorflow_backend()
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault(ONEDNN_SWITCH, "1")
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile() as captured:
