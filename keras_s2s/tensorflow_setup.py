@@ -24,10 +24,10 @@ def require_tensorflow_backend() -> None:
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
 """TensorFlow's switch for its oneDNN kernels, read once when TensorFlow loads. TensorFlow turns
 them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere (AVX2-only CPUs, e.g.
-2-core AMD EPYC cloud VMs) its matmuls, in graphs and in XLA's CPU code alike, run on kernels
-built without FMA. There, with oneDNN on, the plain G2P config's ``model.fit`` (XLA) ran 1.44x
-faster (1.00x PyTorch instead of 0.68x); the attention config without XLA ran the same
-(benchmarks/RESULTS.md, 2026-12-06, noon)."""
+2-core AMD EPYC cloud VMs) its matmuls run on its own kernels (its pip build: AVX without FMA),
+and XLA's CPU compiler skips its oneDNN rewrite of dots. On such a VM, with oneDNN on, the plain
+G2P config's ``model.fit`` (XLA) ran 1.44x faster (1.00x PyTorch instead of 0.68x); the
+attention config without XLA ran the same (benchmarks/RESULTS.md, 2026-12-06, noon)."""
 
 
 def import_tensorflow_quietly() -> None:
