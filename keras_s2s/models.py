@@ -36,7 +36,7 @@ Padding positions get exactly zero weight (their score is -1e9 before the softma
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Optional
 
 import keras
 from keras import ops
@@ -63,13 +63,13 @@ _NEG_INF = -1e9
 # G2P buckets reach 32); a longer one keeps the while loop, so long-sentence batches do not build
 # huge graphs.
 MAX_UNROLLED_STEPS = 48
-
-
-def _unrolls(time_steps) -> bool:
-    """Whether a recurrence over ``time_steps`` (a static int, or None when unknown) is unrolled."""
-    return time_steps is not None and time_steps <= MAX_UNROLLED_STEPS
 _RNN_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell, "rnn": keras.layers.SimpleRNNCell}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # blocks of H columns in a cell's kernels
+
+
+def _unrolls(time_steps: Optional[int]) -> bool:
+    """Whether a recurrence over ``time_steps`` (a static int, or None when unknown) is unrolled."""
+    return time_steps is not None and time_steps <= MAX_UNROLLED_STEPS
 
 
 def state_names(cell: Cell, num_layers: int) -> list[str]:
