@@ -160,7 +160,9 @@ def test_budget_decay_falls_with_the_wall_clock_and_training_ends_inside_the_bud
         rows = list(csv.DictReader(handle))
     rates, seconds = [float(row["learning_rate"]) for row in rows], [float(row["seconds"]) for row in rows]
     assert summary["stopped_by_time_budget"] is True and len(rows) >= 2
-    assert rates[0] == pytest.approx(1e-3, rel=0.05)
+    # The rate is set at each step from the clock, which starts before the first epoch: the first
+    # epoch's rate (that of its first step) is the peak less at most that epoch's share of the budget.
+    assert 1e-3 * (1 - seconds[0] / budget_seconds) <= rates[0] <= 1e-3
     # Falling (flat only at the floor of the budget's last 1%, where short toy epochs can start).
     assert all(later < earlier or later == pytest.approx(1e-3 * BUDGET_DECAY_FLOOR) for earlier, later in zip(rates, rates[1:]))
     # Epoch e starts after at least the epochs before it: its rate is at most the time left's share.
