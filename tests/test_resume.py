@@ -197,7 +197,7 @@ def test_a_resumed_run_decays_its_learning_rate_over_the_time_it_has_left_not_a_
 
     config = Seq2SeqConfig.from_json(TOY_CONFIG).replace(
         embedding_size=8, hidden_size=16, epochs=4, learning_rate=1e-3, learning_rate_decay="linear_budget",
-        max_train_minutes=1, early_stopping_patience=None,
+        max_train_minutes=2, early_stopping_patience=None,  # 4 epochs took 17-27 s on the slow CI VM
     )
     callbacks = training.training_callbacks
     with monkeypatch.context() as patch:
