@@ -7,10 +7,11 @@ configs: 8 lengths, each with its full batches and one smaller last batch), and 
 shape lets ``HoistedLSTM`` and ``BahdanauAttentionRNN`` unroll their time steps: the Luong
 attention config (no XLA) trained 1.11–1.25× faster in four rounds, the Bahdanau one 1.08–1.13×
 in two (benchmarks/RESULTS.md, 2026-12-06). The tensors and updates are the same ops in another
-arrangement. The smaller last batches, one per bucket and epoch, share the shape-generic trace:
-a trace each cost more first-epoch time than unrolling them saves (the attention config on 40k
-CMUdict pairs, AVX2 VM: 6 traces instead of 11, first epoch 68-83 s against 90-103 s; in later
-epochs its 7 smaller batches took 0.6 of 50.6 s).
+arrangement. A bucket's smaller last batch of an epoch shares the shape-generic trace: a trace
+each cost more first-epoch time than unrolling them saves (the attention config on 40k CMUdict
+pairs, AVX2 VM: 9 traces instead of 11, first epoch 78 s against 90-103 s; in later epochs its
+4 such batches took 0.5 of 49 s). A batch of lengths not traced yet gets its own trace whatever
+its rows (a bucket smaller than one batch; batches sized by tokens).
 
 Not under XLA (``jit_compile``): XLA compiles a step per concrete batch shape anyway, and there
 the unrolled steps trained no faster (the plain config: 29.0k–31.7k against 31.1k–31.6k target
@@ -39,8 +40,8 @@ class PerShapeTrainFunction:
 
     The first ``max_shapes`` distinct batch shapes each get a trace with static shapes (XLA
     compiled when the trainer is); later new shapes go to one shape-generic trace, and so does
-    a batch with fewer rows than the largest so far (a length bucket's last batch of an epoch:
-    one per bucket, not worth a trace each). Only for a
+    a batch with fewer rows than a traced one of the same lengths (a length bucket's last batch
+    of an epoch: one per bucket, not worth a trace each). Only for a
     trainer outside any ``tf.distribute`` strategy: a distributed iterator yields per-replica
     values, which Keras' own function handles (``use_per_shape_train_function`` says when).
     """
@@ -52,7 +53,7 @@ class PerShapeTrainFunction:
             trainer.train_step, jit_compile=trainer.jit_compile, autograph=False, reduce_retracing=True)
         self._max_shapes = max_shapes
         self._shapes: set[tuple] = set()
-        self._most_rows = 0
+        self._rows_by_lengths: dict[tuple, int] = {}  # the batch shape without its rows -> most rows traced
 
     @property
     def traced_shapes(self) -> int:
@@ -63,10 +64,11 @@ class PerShapeTrainFunction:
         batch = next(iterator)
         # None: train_on_batch's missing sample weights
         shape = tuple(None if tensor is None else tuple(tensor.shape) for tensor in tf.nest.flatten(batch))
-        rows = shape[0][0]
-        self._most_rows = max(self._most_rows, rows)
-        if rows == self._most_rows and (shape in self._shapes or len(self._shapes) < self._max_shapes):
+        rows, lengths = shape[0][0], tuple(None if dims is None else dims[1:] for dims in shape)
+        fewer_rows = rows < self._rows_by_lengths.get(lengths, 0)
+        if not fewer_rows and (shape in self._shapes or len(self._shapes) < self._max_shapes):
             self._shapes.add(shape)
+            self._rows_by_lengths[lengths] = rows
             return self._per_shape(batch)
         return self._any_shape(batch)
 

@@ -86,12 +86,13 @@ def test_under_a_distribution_strategy_keras_own_train_step_stays():
 @pytest.mark.slow  # trains or traces a train step
 @pytest.mark.parametrize("attention", ["luong", "bahdanau"])
 def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does(attention):
-    # The last batch, 2 rows of length 5, is a bucket's partial last one: it shares the
-    # shape-generic trace rather than getting its own.
-    batches = bucketed_batches() + bucketed_batches(lengths=(5,), batch=2, seed=1)
+    # 2 rows of length 5 after 4 rows of it: a bucket's partial last batch, which shares the
+    # shape-generic trace. 2 rows of a new length 9 (a bucket smaller than a batch, or batches
+    # sized by tokens) get a trace of their own.
+    batches = bucketed_batches() + bucketed_batches(lengths=(5,), batch=2, seed=1) + bucketed_batches(lengths=(9,), batch=2, seed=2)
     _, expected = trained_weights(keras_own, batches, attention=attention)
     trainer, actual = trained_weights(lambda trainer: None, batches, attention=attention)
-    assert trainer.train_function.traced_shapes == 3  # 4 rows of lengths 3, 5, 7
+    assert trainer.train_function.traced_shapes == 4  # 4 rows of lengths 3, 5, 7; 2 rows of length 9
     assert trainer.train_function._any_shape.experimental_get_tracing_count() == 1
     for want, got in zip(expected, actual, strict=True):
         np.testing.assert_allclose(got, want, atol=2e-5)
