@@ -89,7 +89,9 @@ def test_fit_with_the_per_shape_step_trains_the_weights_keras_own_step_does(atte
     # 2 rows of length 5 after 4 rows of it: a bucket's partial last batch, which shares the
     # shape-generic trace. 2 rows of a new length 9 (a bucket smaller than a batch, or batches
     # sized by tokens) get a trace of their own.
-    batches = bucketed_batches() + bucketed_batches(lengths=(5,), batch=2, seed=1) + bucketed_batches(lengths=(9,), batch=2, seed=2)
+    partial_last = bucketed_batches(lengths=(5,), batch=2, seed=1)
+    new_length_fewer_rows = bucketed_batches(lengths=(9,), batch=2, seed=2)
+    batches = bucketed_batches() + partial_last + new_length_fewer_rows
     _, expected = trained_weights(keras_own, batches, attention=attention)
     trainer, actual = trained_weights(lambda trainer: None, batches, attention=attention)
     assert trainer.train_function.traced_shapes == 4  # 4 rows of lengths 3, 5, 7; 2 rows of length 9
