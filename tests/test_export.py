@@ -544,6 +544,26 @@ def test_an_lstm_encoder_exports_to_fused_onnx_lstm_ops_fed_the_source_lengths(p
     assert greedy_ops.count("LSTM") == (config.num_layers if config.cell == "lstm" else 0)
 
 
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_tf2onnx_still_makes_a_loop_of_an_unmasked_gru_or_simplernn_so_only_lstm_encoders_try_the_fused_path(cell):
+    """The export converts a GRU or SimpleRNN encoder once, masked (``FUSED_CELLS``), because
+    tf2onnx makes a ``Loop`` of its unmasked twin too. If a tf2onnx upgrade fuses one, this
+    fails: add the cell to ``FUSED_CELLS`` and its encoders get the fused op."""
+    from keras_s2s.export.graphs import serving_function
+    from keras_s2s.export.onnx import FUSED_CELLS, FUSED_RECURRENT_OPS, _convert
+    from keras_s2s.models import build_seq2seq, unmasked_encoder
+    from keras_s2s.signatures import signatures_from_models
+
+    assert FUSED_CELLS == ("lstm",)
+    config = Seq2SeqConfig(dataset="toy", cell=cell, num_layers=1, embedding_size=8, hidden_size=16)
+    model = build_seq2seq(config, 12, 12)
+    signature = signatures_from_models(model.encoder, model.decoder).encoder
+    proto = _convert(serving_function(unmasked_encoder(model.encoder, config), signature, check_inputs=False))
+    op_types = {node.op_type for node in proto.graph.node}
+    assert "Loop" in op_types
+    assert not op_types & set(FUSED_RECURRENT_OPS)
+
+
 def test_saved_model_cli_lists_the_documented_signatures(exported_one):
     _, export_dir = exported_one
     metadata = json.loads((export_dir / "assets" / "metadata.json").read_text())

@@ -68,7 +68,8 @@ def beam_decode(
     without the final EOS, PAD after them."""
     if compiled:
         search = tf.function(
-            lambda ids, w, k, a: _search(encoder, decoder, decoding, ids, max_length, w, k, a), jit_compile=True
+            lambda ids, w, k, a: _search(encoder, decoder, decoding, ids, max_length, w, k, a),
+            jit_compile=True, autograph=False,
         )
         found = search(
             padded_for_compilation(source_ids), tf.convert_to_tensor(width, tf.int32),

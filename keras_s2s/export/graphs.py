@@ -98,7 +98,10 @@ def _serving(signature: GraphSignature, compute, check_inputs: bool) -> tf.types
     specs = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in signature.inputs}
     output_names = [t.name for t in signature.outputs]
 
-    @tf.function(input_signature=[specs])
+    # autograph off (as in Keras' own export and train functions): the decoding loops are
+    # explicit tf.while_loop / tf.cond, and converting their Python took ~3 s of a 12-14-s
+    # toy export (benchmarks/RESULTS.md, "autograph").
+    @tf.function(input_signature=[specs], autograph=False)
     def serve(feeds):
         checks = _input_checks(signature, feeds) if check_inputs else []
         with tf.control_dependencies(checks):

@@ -88,7 +88,7 @@ def greedy_decode(
     if compile_small_batches:
         compiled = tf.function(
             lambda padded_ids: _encode_and_step_all_rows(encoder, decoder, decoding, padded_ids, max_length),
-            jit_compile=True,
+            jit_compile=True, autograph=False,
         )
 
         def compiled_steps():

@@ -30,6 +30,10 @@ from keras_s2s.signatures import decoding_interface
 
 OPSET = 17
 FUSED_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+FUSED_CELLS = ("lstm",)
+"""The cells whose unmasked Keras layers tf2onnx 1.17 fuses into one ONNX op. A GRU or
+SimpleRNN becomes a ``Loop`` masked or not (tests/test_export.py checks that it still does),
+so their encoders are converted once, masked, instead of trying the unmasked twin first."""
 # SOURCE_LENGTHS names the [B] int32 tensor (real tokens per row) fed to the fused ops' ``sequence_lens``.
 
 
@@ -44,7 +48,8 @@ def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: G
     Returns how the recurrence was converted, one of ``ONNX_RECURRENCES``: ``"fused"``
     (``LSTM`` ops with ``sequence_lens``) or ``"loop"`` (the masked graph's ``Loop``)."""
     return _write_with_fast_encoder(
-        lambda any_encoder: serving_function(any_encoder, signature, check_inputs=False), encoder, config, signature, path
+        lambda any_encoder: serving_function(any_encoder, signature, check_inputs=False), encoder, config, signature, path,
+        try_fused=config.cell in FUSED_CELLS,
     )
 
 
@@ -75,7 +80,8 @@ def write_greedy_onnx(
             check_inputs=False,
         )
 
-    return _write_with_fast_encoder(function_over, encoder, config, signature, path, try_fused=encoder_recurrence != "loop")
+    try_fused = config.cell in FUSED_CELLS and encoder_recurrence != "loop"
+    return _write_with_fast_encoder(function_over, encoder, config, signature, path, try_fused=try_fused)
 
 
 def _write_with_fast_encoder(function_over: Callable, encoder: keras.Model, config: Seq2SeqConfig,

@@ -20,8 +20,11 @@ class KerasBackend:
         def specs(signature: GraphSignature) -> dict:
             return {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in signature.inputs}
 
-        self._encoder = tf.function(lambda feeds: encoder(feeds, training=False), input_signature=[specs(encoder_signature)])
-        self._decoder = tf.function(lambda feeds: decoder(feeds, training=False), input_signature=[specs(decoder_signature)])
+        # autograph off, as Keras' own traced functions have it: these have no Python control flow.
+        self._encoder = tf.function(
+            lambda feeds: encoder(feeds, training=False), input_signature=[specs(encoder_signature)], autograph=False)
+        self._decoder = tf.function(
+            lambda feeds: decoder(feeds, training=False), input_signature=[specs(decoder_signature)], autograph=False)
 
     def run_encoder(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {name: value.numpy() for name, value in self._encoder(dict(feeds)).items()}
