@@ -48,8 +48,7 @@ def write_encoder_onnx(encoder: keras.Model, config: Seq2SeqConfig, signature: G
     Returns how the recurrence was converted, one of ``ONNX_RECURRENCES``: ``"fused"``
     (``LSTM`` ops with ``sequence_lens``) or ``"loop"`` (the masked graph's ``Loop``)."""
     return _write_with_fast_encoder(
-        lambda any_encoder: serving_function(any_encoder, signature, check_inputs=False), encoder, config, signature, path,
-        try_fused=config.cell in FUSED_CELLS,
+        lambda any_encoder: serving_function(any_encoder, signature, check_inputs=False), encoder, config, signature, path
     )
 
 
@@ -80,17 +79,16 @@ def write_greedy_onnx(
             check_inputs=False,
         )
 
-    try_fused = config.cell in FUSED_CELLS and encoder_recurrence != "loop"
-    return _write_with_fast_encoder(function_over, encoder, config, signature, path, try_fused=try_fused)
+    return _write_with_fast_encoder(function_over, encoder, config, signature, path, try_fused=encoder_recurrence != "loop")
 
 
 def _write_with_fast_encoder(function_over: Callable, encoder: keras.Model, config: Seq2SeqConfig,
                              signature: GraphSignature, path: str | Path, try_fused: bool = True) -> str:
     """Converts ``function_over(unmasked encoder)`` when tf2onnx fuses every encoder layer
     (one fused op per layer in the main graph, outside any decoding ``Loop``) and feeds them
-    the source lengths; otherwise (or without ``try_fused``) converts ``function_over(encoder)``
-    (masked, a ``Loop``)."""
-    if try_fused:
+    the source lengths; otherwise (or without ``try_fused``, or for a cell not in
+    ``FUSED_CELLS``) converts ``function_over(encoder)`` (masked, a ``Loop``)."""
+    if try_fused and config.cell in FUSED_CELLS:
         proto = _convert(function_over(unmasked_encoder(encoder, config)))
         fused = [node for node in proto.graph.node if node.op_type in FUSED_RECURRENT_OPS]
         if len(fused) == config.num_layers:
