@@ -31,6 +31,7 @@ Dataset = Literal["tsv", "cmudict", "toy"]
 LengthPolicy = Literal["filter", "truncate"]
 LearningRateDecay = Literal["none", "linear", "linear_budget"]
 DtypePolicy = Literal["float32", "mixed_bfloat16"]
+JitCompile = Literal[True, False, "auto"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +134,14 @@ class Seq2SeqConfig:
     bucket_width: int = 4
     """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
     shuffle_buffer: int = 20_000
-    jit_compile: bool = True
+    jit_compile: JitCompile = True
+    """XLA for the train step. ``"auto"``: off on CPUs for which TensorFlow turns its oneDNN
+    kernels on by itself (AVX-512 VNNI/BF16, AVX-VNNI or AMX:
+    ``tensorflow_setup.ONEDNN_BY_DEFAULT_CPU_FLAGS``), on elsewhere (AVX2-only CPUs, or where
+    /proc/cpuinfo cannot be read). Where measured, the attention configs' steady epochs ran
+    1.2-1.3x faster under XLA on an AVX2-only AMD EPYC, and no faster on an AMX Intel Xeon,
+    whose bfloat16 matmuls pay only without XLA (benchmarks/RESULTS.md). Without XLA, ``fit``
+    traces its step per batch shape (``keras_s2s.PerShapeTrainFunction``)."""
     dtype_policy: DtypePolicy = "float32"
     """Training only, Keras' dtype policy: ``mixed_bfloat16`` computes layers in bfloat16 with
     float32 weights and float32 logits (and loss). It can pay only on CPUs whose oneDNN matmuls
@@ -290,7 +298,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
         origin = typing.get_origin(annotation)
     if origin is Literal:
         allowed = typing.get_args(annotation)
-        if value not in allowed:
+        # by type too: 1 == True, so `1 in (True, False)` holds
+        if not any(value == a and type(value) is type(a) for a in allowed):
             choices = ", ".join(repr(a) for a in allowed)
             raise ConfigError(f"config field '{name}': expected one of {choices}, got {value!r}")
         return

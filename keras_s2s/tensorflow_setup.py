@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from pathlib import Path
+from typing import Optional
 
 from keras_s2s.errors import KerasS2SError
 
@@ -28,6 +30,26 @@ them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere (AVX2-on
 and XLA's CPU compiler skips its oneDNN rewrite of dots. On such a VM, with oneDNN on, the plain
 G2P config's ``model.fit`` (XLA) ran 1.44x faster (1.00x PyTorch instead of 0.68x); the
 attention config without XLA ran the same (benchmarks/RESULTS.md, 2026-12-06, noon)."""
+
+
+ONEDNN_BY_DEFAULT_CPU_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+"""The /proc/cpuinfo flags for which TensorFlow's Linux build turns its oneDNN kernels on by
+itself (any one of them; ``DefaultOneDnnPolicy`` in tensorflow/core/util/util.cc)."""
+
+
+def onednn_by_default_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[tuple[str, ...]]:
+    """Which of ``ONEDNN_BY_DEFAULT_CPU_FLAGS`` this CPU has (empty: none, e.g. an AVX2-only
+    CPU); None when ``cpuinfo`` cannot be read or has no ``flags`` line (not Linux x86)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            flags = set(value.split())
+            return tuple(flag for flag in ONEDNN_BY_DEFAULT_CPU_FLAGS if flag in flags)
+    return None
 
 
 def import_tensorflow_quietly() -> None:

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_s2s import distribute, keras_saving_shim
 from keras_s2s.averaging import EpochWeights, average_epoch_weights
-from keras_s2s.config import ConfigError, Seq2SeqConfig
+from keras_s2s.config import ConfigError, JitCompile, Seq2SeqConfig
 from keras_s2s.data import SideEncoding, count_dataset_tokens, teacher_forcing_dataset
 from keras_s2s.datasets.resolve import dataset_files
 from keras_s2s.errors import KerasS2SError
@@ -38,6 +38,7 @@ from keras_s2s.resume import (
     roll_back_to, save_model_atomically,
 )
 from keras_s2s.run_dir import RunDir
+from keras_s2s.tensorflow_setup import ONEDNN_BY_DEFAULT_CPU_FLAGS, onednn_by_default_flags
 from keras_s2s.train_step import use_per_shape_train_function
 from keras_s2s.vocab import Vocabulary
 
@@ -100,8 +101,11 @@ def _train(
     source_vocab, target_vocab = run.load_vocabularies()
 
     # Model: one encoder, one decoder, composed into the teacher-forcing trainer.
-    jit_compile = config.jit_compile and distribute.supports_jit_compile(strategy)
-    if jit_compile != config.jit_compile:
+    jit_compile = resolve_jit_compile(config.jit_compile)
+    if config.jit_compile == "auto":
+        print(f"[train] jit_compile auto: {describe_auto_jit_compile()}", file=log)
+    if jit_compile and not distribute.supports_jit_compile(strategy):
+        jit_compile = False
         print("[distribute] jit_compile off: XLA cannot compile the collective ops of this strategy on CPU", file=log)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_seq2seq(config, len(source_vocab), len(target_vocab))
@@ -403,7 +407,26 @@ def _float32_trainer(trainer: keras.Model, config: Seq2SeqConfig) -> keras.Model
     return copy
 
 
-def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_compile: bool) -> None:
+def resolve_jit_compile(setting: JitCompile, cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """The config's ``jit_compile`` as Keras takes it: ``"auto"`` -> XLA unless TensorFlow turns
+    its oneDNN kernels on by itself on this CPU, read from ``cpuinfo`` (see
+    ``Seq2SeqConfig.jit_compile``)."""
+    if setting == "auto":
+        return not onednn_by_default_flags(cpuinfo)
+    return bool(setting)
+
+
+def describe_auto_jit_compile(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """What ``"auto"`` chooses on this CPU and why, for the training log."""
+    flags = onednn_by_default_flags(cpuinfo)
+    if flags is None:
+        return f"XLA on ({cpuinfo} lists no CPU flags)"
+    if flags:
+        return f"XLA off (this CPU has {', '.join(flags)}: TensorFlow's oneDNN kernels, step traced per batch shape)"
+    return f"XLA on (this CPU has none of {', '.join(ONEDNN_BY_DEFAULT_CPU_FLAGS)})"
+
+
+def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_compile: JitCompile) -> None:
     """``compile_trainer`` with the config's optimisation fields."""
     compile_trainer(
         trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
@@ -418,10 +441,11 @@ def compile_trainer(
     clipnorm: Optional[float] = 1.0,
     label_smoothing: float = 0.0,
     weight_decay: float = 0.0,
-    jit_compile: bool = True,
+    jit_compile: JitCompile = True,
 ) -> None:
     """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
-    label-smoothed) cross-entropy + masked token accuracy. Without XLA, outside a
+    label-smoothed) cross-entropy + masked token accuracy; ``jit_compile`` as in the config
+    (``"auto"``: see ``resolve_jit_compile``). Without XLA, outside a
     ``tf.distribute`` strategy and for a model with an LSTM or a Bahdanau decoder, ``fit`` runs
     the train step traced per batch shape (``keras_s2s.train_step.use_per_shape_train_function``)."""
     if weight_decay:
@@ -433,7 +457,7 @@ def compile_trainer(
         optimizer=optimizer,
         loss=MaskedSparseCrossEntropy(label_smoothing=label_smoothing),
         metrics=[MaskedTokenAccuracy()],
-        jit_compile=jit_compile,
+        jit_compile=resolve_jit_compile(jit_compile),
     )
     use_per_shape_train_function(trainer)
 
