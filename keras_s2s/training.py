@@ -431,6 +431,7 @@ def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_c
     compile_trainer(
         trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
         label_smoothing=config.label_smoothing, weight_decay=config.weight_decay, jit_compile=jit_compile,
+        per_shape_step=config.bucket_width > 0,
     )
 
 
@@ -442,12 +443,15 @@ def compile_trainer(
     label_smoothing: float = 0.0,
     weight_decay: float = 0.0,
     jit_compile: JitCompile = True,
+    per_shape_step: bool = True,
 ) -> None:
     """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
     label-smoothed) cross-entropy + masked token accuracy; ``jit_compile`` as in the config
-    (``"auto"``: see ``resolve_jit_compile``). Without XLA, outside a
+    (``"auto"``: see ``resolve_jit_compile``). With ``per_shape_step``, without XLA, outside a
     ``tf.distribute`` strategy and for a model with an LSTM or a Bahdanau decoder, ``fit`` runs
-    the train step traced per batch shape (``keras_s2s.train_step.use_per_shape_train_function``)."""
+    the train step traced per batch shape (``keras_s2s.train_step.use_per_shape_train_function``);
+    ``train_model`` turns it off for unbucketed batches (``bucket_width`` 0: each batch padded to
+    its longest row, so batches come in many shapes and each new one would cost a trace)."""
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
         optimizer.exclude_from_weight_decay(var_names=["bias"])
@@ -459,7 +463,8 @@ def compile_trainer(
         metrics=[MaskedTokenAccuracy()],
         jit_compile=resolve_jit_compile(jit_compile),
     )
-    use_per_shape_train_function(trainer)
+    if per_shape_step:
+        use_per_shape_train_function(trainer)
 
 
 def training_callbacks(
