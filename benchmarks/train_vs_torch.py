@@ -56,7 +56,7 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
     target = SideEncoding(config.target_spec(), Vocabulary.load(run_dir / "target_vocab.txt"), config.max_target_length)
     keras.utils.set_random_seed(0)
     batches = teacher_forcing_dataset(train_file, source, target, batch_size=config.batch_size,
-                                      bucket_width=config.bucket_width, shuffle_seed=0)
+                                      bucket_width=config.bucket_width, shuffle_seed=0, full_batches=True)
     batches, steps_per_epoch = one_iterator_for_every_epoch(batches)  # as keras-s2s train feeds fit
     model = build_seq2seq(config, len(source.vocab), len(target.vocab))
     compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,

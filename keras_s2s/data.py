@@ -109,12 +109,20 @@ def teacher_forcing_dataset(
     shuffle_seed: Optional[int] = None,
     shuffle_buffer: int = 20_000,
     memory_cache_max_bytes: int = MEMORY_CACHE_MAX_BYTES,
+    full_batches: bool = False,
 ) -> tf.data.Dataset:
     """Batches ``((source_ids, decoder_input_ids), target_ids)`` for ``model.fit``.
 
     ``shuffle_seed=None`` keeps file order (validation, evaluation); otherwise examples are
     reshuffled every epoch. The dataset's cardinality (number of batches) is set, so Keras
     shows a progress bar with an ETA from the first epoch.
+
+    ``full_batches``: a length bucket's last, smaller batch of an epoch is filled up to
+    ``batch_size`` with all-PAD rows. They hold no target token, so the masked loss, its
+    gradients and the token accuracy are those of the real rows; every batch of a bucket then
+    has one shape, and XLA compiles (or the per-shape step traces) one train step per bucket
+    instead of two. For training: Keras weighs each batch's loss by its rows in the epoch's
+    logged mean, so evaluation batches are left as they are.
 
     Streaming: a file larger than ``memory_cache_max_bytes`` is read again every epoch, so
     memory holds the shuffle buffer (``shuffle_buffer`` examples) and one partial batch per
@@ -131,6 +139,8 @@ def teacher_forcing_dataset(
     # SOS/EOS are added per batch, not per pair: a per-pair map cost ~40% of the pipeline's
     # CPU, which on 2 cores competes with the train step (benchmarks/RESULTS.md, "night").
     batches = _bucketed_batches(pairs, batch_size, boundaries).map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
+    if full_batches:
+        batches = batches.map(lambda inputs, targets: _fill_rows(inputs, targets, batch_size))
     num_batches = _count_batches(id_batches, batch_size, boundaries)
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
 
@@ -189,6 +199,14 @@ def _add_sos_eos(source_ids, target_ids):
     decoder_input_ids = tf.concat([tf.fill([rows, 1], tf.constant(SOS_ID, tf.int32)), target_ids[:, :-1]], axis=1)
     eos = tf.one_hot(lengths, width, on_value=EOS_ID, off_value=PAD_ID, dtype=tf.int32)
     return (source_ids, decoder_input_ids), target_ids + eos
+
+
+def _fill_rows(inputs, targets, batch_size: int):
+    """``((source_ids [B, S], decoder_input_ids [B, L]), target_ids [B, L])`` with B <=
+    ``batch_size`` -> the same with ``batch_size`` rows, the added ones all PAD."""
+    missing = batch_size - tf.shape(targets)[0]
+    fill = lambda ids: tf.pad(ids, [[0, missing], [0, 0]], constant_values=PAD_ID)  # noqa: E731
+    return tf.nest.map_structure(fill, (inputs, targets))
 
 
 def _bucket_boundaries(bucket_width: int, max_length: int) -> list[int]:

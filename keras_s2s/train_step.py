@@ -7,10 +7,11 @@ configs: 8 lengths, each with its full batches and one smaller last batch), and 
 shape lets ``HoistedLSTM`` and ``BahdanauAttentionRNN`` unroll their time steps: the Luong
 attention config (no XLA) trained 1.11–1.25× faster in four rounds, the Bahdanau one 1.08–1.13×
 in two (benchmarks/RESULTS.md, 2026-12-06). The tensors and updates are the same ops in another
-arrangement. A bucket's smaller last batch of an epoch shares the shape-generic trace: a trace
-each cost more first-epoch time than unrolling them saves (the attention config on 40k CMUdict
-pairs, AVX2 VM: 9 traces instead of 11, first epoch 78 s against 90-103 s; in later epochs its
-4 such batches took 0.5 of 49 s). A batch of lengths not traced yet gets its own trace whatever
+arrangement. ``train_model`` fills a bucket's smaller last batch of an epoch up to the full batch
+(``keras_s2s.data.teacher_forcing_dataset``'s ``full_batches``); other datasets' smaller
+batches share the shape-generic trace: a trace each cost more first-epoch time than unrolling
+them saves (the attention config on 40k CMUdict pairs, AVX2 VM: 9 traces instead of 11, first
+epoch 78 s against 90-103 s; in later epochs its 4 such batches took 0.5 of 49 s). A batch of lengths not traced yet gets its own trace whatever
 its rows (a bucket smaller than one batch; batches sized by tokens). ``train_model`` keeps
 Keras' step for unbucketed batches (``bucket_width`` 0), whose shapes are many: the toy config's
 4-epoch training took 12.5-13.0 s with Keras' step against 15.2-18.6 s traced per shape.

@@ -296,10 +296,12 @@ def _batches(
     shuffle: bool = False,
 ) -> tf.data.Dataset:
     """tf.data teacher-forcing batches of the TSV ``path``: ((source_ids, decoder_input_ids),
-    target_ids), length-bucketed; ``shuffle``: reshuffled every epoch (seeded)."""
+    target_ids), length-bucketed; ``shuffle``: the training batches, reshuffled every epoch
+    (seeded) and all full (``full_batches``)."""
     source = SideEncoding(config.source_spec(), source_vocab, config.max_source_length, reverse=config.reverse_source)
     target = SideEncoding(config.target_spec(), target_vocab, config.max_target_length)
-    shuffling = dict(shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer) if shuffle else {}
+    # training batches all full (XLA compiles one step per length bucket), evaluation's as they are
+    shuffling = dict(shuffle_seed=config.seed, shuffle_buffer=config.shuffle_buffer, full_batches=True) if shuffle else {}
     batches = teacher_forcing_dataset(
         path, source, target, batch_size=config.batch_size, bucket_width=config.bucket_width,
         length_policy=config.length_policy, **shuffling,

@@ -136,6 +136,27 @@ def test_bucket_width_pads_both_sides_to_a_multiple_of_the_width(write_text):
     np.testing.assert_array_equal(batches[1][2], [[5, 4, EOS_ID, 0, 0, 0, 0, 0]])
 
 
+@pytest.mark.parametrize("bucket_width", [0, 4], ids=["unbucketed", "bucketed"])
+def test_full_batches_fill_each_last_batch_with_pad_rows_and_keep_every_real_row(write_text, bucket_width):
+    path = write_text("".join(f"{' '.join(['w1'] * (1 + i % 7))}\tt{i}\n" for i in range(23)))
+    source_vocab = Vocabulary.build(Counter(["w1"]))
+    target_vocab = Vocabulary.build(Counter(f"t{i}" for i in range(23)))
+    sides = encodings(source_vocab=source_vocab, target_vocab=target_vocab)
+    as_they_are, full = (
+        batches_as_numpy(teacher_forcing_dataset(path, *sides, batch_size=4, bucket_width=bucket_width,
+                                                 shuffle_seed=3, full_batches=fill))
+        for fill in (False, True)
+    )
+    assert len(full) == len(as_they_are)
+    assert any(len(source) < 4 for source, _, _ in as_they_are)
+    for original, filled in zip(as_they_are, full, strict=True):
+        rows = len(original[0])
+        for tensor, filled_tensor in zip(original, filled, strict=True):
+            assert filled_tensor.shape == (4, tensor.shape[1])
+            np.testing.assert_array_equal(filled_tensor[:rows], tensor)
+            assert (filled_tensor[rows:] == PAD_ID).all()
+
+
 def test_tokens_missing_from_the_vocabulary_become_unk(write_text):
     path = write_text("I go somewhere\t나는 어디 간다\n")
     ((source, decoder_input, target),) = batches_as_numpy(

@@ -461,3 +461,47 @@ def test_weight_decay_shrinks_kernels_and_embeddings_by_rate_times_decay_but_not
     for i, name in enumerate(names):
         expected_shrink = 0.0 if i in biases else 0.01 * 0.1 * initial[i]
         np.testing.assert_allclose(stepped[0.0][i] - stepped[0.1][i], expected_shrink, atol=1e-6, err_msg=name)
+
+
+# --- all-PAD rows (keras_s2s.data's full_batches) -----------------------------------------------
+PAD_ROW_MODELS = {
+    "lstm": dict(cell="lstm"),
+    "bi-lstm-luong-bfloat16": dict(cell="lstm", bidirectional=True, bridge="sum", attention="luong",
+                                   dtype_policy="mixed_bfloat16"),
+    "bi-gru-bahdanau": dict(cell="gru", bidirectional=True, attention="bahdanau"),
+    "rnn-2layer-luong-dot": dict(cell="rnn", num_layers=2, attention="luong", attention_score="dot"),
+}
+
+
+# Every kind in graph mode, and the demo's under XLA (its attention softmax on a row without a
+# real source token)
+PAD_ROW_CASES = [(name, False) for name in PAD_ROW_MODELS] + [("bi-lstm-luong-bfloat16", True)]
+
+
+@pytest.mark.slow  # gradients traced, two of them XLA-compiled
+@pytest.mark.parametrize("model, jit_compile", PAD_ROW_CASES, ids=[f"{m}-{'xla' if j else 'graph'}" for m, j in PAD_ROW_CASES])
+def test_all_pad_rows_change_neither_the_loss_nor_its_gradients(model, jit_compile):
+    """A bucket's last batch is filled up with all-PAD rows for training: their forward pass
+    must stay finite (no real source token to attend to) and add nothing."""
+    keras.utils.set_random_seed(0)
+    trainer = build_seq2seq(model_config(**PAD_ROW_MODELS[model]), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    loss = MaskedSparseCrossEntropy(label_smoothing=0.1)
+
+    @tf.function(jit_compile=jit_compile)
+    def loss_and_gradients(source_ids, decoder_input_ids, target_ids):
+        with tf.GradientTape() as tape:
+            value = loss.call(target_ids, trainer((source_ids, decoder_input_ids), training=True))
+        return value, tape.gradient(value, trainer.trainable_weights)
+
+    decoder_input_ids = token_batch()
+    target_ids = tf.concat([decoder_input_ids[:, 1:], tf.zeros([BATCH, 1], tf.int32)], axis=1)
+    batch = (source_batch(), decoder_input_ids, target_ids)
+    filled = [tf.pad(ids, [[0, 2], [0, 0]]) for ids in batch]
+    value, gradients = loss_and_gradients(*batch)
+    filled_value, filled_gradients = loss_and_gradients(*filled)
+    assert np.isfinite(filled_value.numpy())
+    np.testing.assert_allclose(filled_value, value, rtol=1e-6, atol=1e-6)
+    for gradient, filled_gradient in zip(gradients, filled_gradients, strict=True):
+        gradient, filled_gradient = (tf.convert_to_tensor(g).numpy() for g in (gradient, filled_gradient))
+        assert np.isfinite(filled_gradient).all()
+        np.testing.assert_allclose(filled_gradient, gradient, rtol=1e-5, atol=1e-6)
