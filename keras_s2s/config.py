@@ -139,7 +139,7 @@ class Seq2SeqConfig:
     kernels on by itself (AVX-512 VNNI/BF16, AVX-VNNI or AMX:
     ``tensorflow_setup.ONEDNN_BY_DEFAULT_CPU_FLAGS``), on elsewhere (AVX2-only CPUs, or where
     /proc/cpuinfo cannot be read). Where measured, the attention configs' steady epochs ran
-    1.2-1.3x faster under XLA on an AVX2-only AMD EPYC, and no faster on an AMX Intel Xeon,
+    1.2-1.4x faster under XLA on an AVX2-only AMD EPYC, and no faster on an AMX Intel Xeon,
     whose bfloat16 matmuls pay only without XLA (benchmarks/RESULTS.md). Without XLA, ``fit``
     traces its step per batch shape (``keras_s2s.PerShapeTrainFunction``)."""
     dtype_policy: DtypePolicy = "float32"

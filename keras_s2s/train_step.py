@@ -11,10 +11,11 @@ arrangement. ``train_model`` fills a bucket's smaller last batch of an epoch up 
 (``keras_s2s.data.teacher_forcing_dataset``'s ``full_batches``); other datasets' smaller
 batches share the shape-generic trace: a trace each cost more first-epoch time than unrolling
 them saves (the attention config on 40k CMUdict pairs, AVX2 VM: 9 traces instead of 11, first
-epoch 78 s against 90-103 s; in later epochs its 4 such batches took 0.5 of 49 s). A batch of lengths not traced yet gets its own trace whatever
-its rows (a bucket smaller than one batch; batches sized by tokens). ``train_model`` keeps
-Keras' step for unbucketed batches (``bucket_width`` 0), whose shapes are many: the toy config's
-4-epoch training took 12.5-13.0 s with Keras' step against 15.2-18.6 s traced per shape.
+epoch 78 s against 90-103 s; in later epochs its 4 such batches took 0.5 of 49 s). A batch of
+lengths not traced yet gets its own trace whatever its rows (a bucket smaller than one batch;
+batches sized by tokens). ``train_model`` keeps Keras' step for unbucketed batches
+(``bucket_width`` 0), whose shapes are many: the toy config's 4-epoch training took 12.5-13.0 s
+with Keras' step against 15.2-18.6 s traced per shape.
 
 Not under XLA (``jit_compile``): XLA compiles a step per concrete batch shape anyway, and there
 the unrolled steps trained no faster (the plain config: 29.0k–31.7k against 31.1k–31.6k target

@@ -424,7 +424,7 @@ def describe_auto_jit_compile(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     if flags is None:
         return f"XLA on ({cpuinfo} lists no CPU flags)"
     if flags:
-        return f"XLA off (this CPU has {', '.join(flags)}: TensorFlow's oneDNN kernels, step traced per batch shape)"
+        return f"XLA off (this CPU has {', '.join(flags)}, for which TensorFlow runs its oneDNN kernels)"
     return f"XLA on (this CPU has none of {', '.join(ONEDNN_BY_DEFAULT_CPU_FLAGS)})"
 
 
