@@ -45,7 +45,7 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
     from keras_s2s.config import Seq2SeqConfig
     from keras_s2s.data import SideEncoding, teacher_forcing_dataset
     from keras_s2s.models import build_seq2seq
-    from keras_s2s.training import ThroughputLogger, compile_trainer, one_iterator_for_every_epoch
+    from keras_s2s.training import ThroughputLogger, compile_as_configured, one_iterator_for_every_epoch
     from keras_s2s.vocab import Vocabulary
 
     config = Seq2SeqConfig.from_json(config_path)
@@ -59,8 +59,7 @@ def _ours(run_dir: Path, config_path: Path, train_file: Path, target_tokens: int
                                       bucket_width=config.bucket_width, shuffle_seed=0, full_batches=True)
     batches, steps_per_epoch = one_iterator_for_every_epoch(batches)  # as keras-s2s train feeds fit
     model = build_seq2seq(config, len(source.vocab), len(target.vocab))
-    compile_trainer(model.trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
-                    label_smoothing=config.label_smoothing, jit_compile=config.jit_compile)
+    compile_as_configured(model.trainer, config, jit_compile=config.jit_compile)  # as keras-s2s train compiles
     throughput = ThroughputLogger(target_tokens)
 
     class CpuClock(keras.callbacks.Callback):
@@ -139,7 +138,11 @@ def main() -> None:
           f"{args.rounds} interleaved rounds, 2 threads\n")
     print("| model | keras-s2s target tokens/s | PyTorch target tokens/s | ratio |")
     print("|---|---:|---:|---:|")
-    jit = {"config": "", "on": ", XLA on", "off": ", XLA off"}[args.jit]
+    from keras_s2s.training import resolve_jit_compile
+
+    configured = Seq2SeqConfig.from_json(config_path).jit_compile
+    xla = resolve_jit_compile(configured) if args.jit == "config" else args.jit == "on"
+    jit = f", XLA {'on' if xla else 'off'}" + (" (auto)" if args.jit == "config" and configured == "auto" else "")
     print(f"| {config_path.name}{jit} | {cell(our_rates)} | {cell(torch_rates)} | {ratio:.2f}× |")
     busy = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
     print(f"\nBusy cores per run, in order (CPU time / wall time of epochs 2..N; 2 threads: ~2 when both vCPUs "

@@ -55,6 +55,7 @@ _PUBLIC = {
     "load_trained_model": "keras_s2s.run_dir",
     "train_model": "keras_s2s.training",
     "compile_trainer": "keras_s2s.training",
+    "compile_as_configured": "keras_s2s.training",
     "resolve_jit_compile": "keras_s2s.training",
     "PerShapeTrainFunction": "keras_s2s.train_step",
     "training_callbacks": "keras_s2s.training",

@@ -109,7 +109,7 @@ def _train(
         print("[distribute] jit_compile off: XLA cannot compile the collective ops of this strategy on CPU", file=log)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_seq2seq(config, len(source_vocab), len(target_vocab))
-        _compile_as_configured(model.trainer, config, jit_compile=jit_compile)
+        compile_as_configured(model.trainer, config, jit_compile=jit_compile)
         model.trainer.optimizer.build(model.trainer.trainable_variables)  # so saved optimizer state can load
     print(f"[model] {_describe_model(config)}, {model.trainer.count_params():,} parameters", file=log)
 
@@ -405,7 +405,7 @@ def _float32_trainer(trainer: keras.Model, config: Seq2SeqConfig) -> keras.Model
     if config.dtype_policy == "float32":
         return trainer
     copy = float32_copy(trainer, config).trainer
-    _compile_as_configured(copy, config, jit_compile=config.jit_compile)
+    compile_as_configured(copy, config, jit_compile=config.jit_compile)
     return copy
 
 
@@ -428,8 +428,9 @@ def describe_auto_jit_compile(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     return f"XLA on (this CPU has none of {', '.join(ONEDNN_BY_DEFAULT_CPU_FLAGS)})"
 
 
-def _compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_compile: JitCompile) -> None:
-    """``compile_trainer`` with the config's optimisation fields."""
+def compile_as_configured(trainer: keras.Model, config: Seq2SeqConfig, *, jit_compile: JitCompile) -> None:
+    """``compile_trainer`` with the config's optimisation fields, as ``train_model`` compiles:
+    the step traced per batch shape only for length-bucketed batches."""
     compile_trainer(
         trainer, learning_rate=config.learning_rate, clipnorm=config.clipnorm,
         label_smoothing=config.label_smoothing, weight_decay=config.weight_decay, jit_compile=jit_compile,

@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.models import MAX_UNROLLED_STEPS, BahdanauAttentionRNN, HoistedLSTM, build_seq2seq
 from keras_s2s.train_step import PerShapeTrainFunction, use_per_shape_train_function
-from keras_s2s.training import _compile_as_configured, compile_trainer
+from keras_s2s.training import compile_as_configured, compile_trainer
 
 SOURCE_VOCAB, TARGET_VOCAB = 11, 13
 WHILE_OPS = {"While", "StatelessWhile"}
@@ -78,7 +78,7 @@ def test_train_model_traces_the_step_per_shape_only_for_length_bucketed_batches(
     """Unbucketed batches are padded to their longest row, so they come in many shapes."""
     bucketed_or_not = config(bucket_width=bucket_width)
     trainer = build_seq2seq(bucketed_or_not, SOURCE_VOCAB, TARGET_VOCAB).trainer
-    _compile_as_configured(trainer, bucketed_or_not, jit_compile=False)
+    compile_as_configured(trainer, bucketed_or_not, jit_compile=False)
     assert isinstance(trainer.train_function, PerShapeTrainFunction) is per_shape
 
 
