@@ -582,6 +582,23 @@ def test_saved_model_cli_lists_the_documented_signatures(exported_one):
             assert f"outputs['{tensor['name']}']" in done.stdout
 
 
+def test_every_savedmodel_holds_each_serving_function_traced_once(exported_one):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _, export_dir = exported_one
+    savedmodels = sorted(path.parent for path in export_dir.glob("*/*/saved_model.pb"))
+    assert {path.parent.name for path in savedmodels} == {"encoder", "decoder", "greedy", "beam", "translate"}
+    for directory in savedmodels:
+        saved = saved_model_pb2.SavedModel()
+        saved.ParseFromString((directory / "saved_model.pb").read_bytes())
+        graph = saved.meta_graphs[0]
+        signatures = [name for name in graph.signature_def if not name.startswith("__")]
+        traces = [f.signature.name for f in graph.graph_def.library.function if f.signature.name.startswith("__inference_serve_")]
+        # One trace per signature (greedy and beam: serving_default and the XLA one). Saved through
+        # keras.export.ExportArchive each was traced twice, and the SavedModel was twice the size.
+        assert len(traces) == len(signatures), (directory, signatures, traces)
+
+
 # --- artifacts ----------------------------------------------------------------------------
 def test_export_layout_metadata_and_checksums(exported_one):
     import onnx

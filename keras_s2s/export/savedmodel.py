@@ -20,18 +20,24 @@ def write_savedmodel(model: keras.Model, signature: GraphSignature, directory: s
 
 
 def write_function_savedmodel(
-    models: Sequence[keras.Model],
+    models: Sequence[keras.Model | tf.Module],
     function: tf.types.experimental.GenericFunction,
     directory: str | Path,
     more_signatures: Mapping[str, tf.types.experimental.GenericFunction] | None = None,
 ) -> None:
-    """SavedModel at ``directory`` serving ``function`` (inputs checked in-graph) as
-    ``serving_default``, and each of ``more_signatures`` under its name, over the variables
-    of ``models``."""
-    archive = keras.export.ExportArchive()
-    for model in models:
-        archive.track(model)
-    archive.add_endpoint(SIGNATURE_NAME, function)
-    for name, more in (more_signatures or {}).items():
-        archive.add_endpoint(name, more)
-    archive.write_out(str(directory), verbose=False)
+    """SavedModel at ``directory`` serving ``function`` (a tf.function with an input signature)
+    as ``serving_default``, and each of ``more_signatures`` under its name, over the variables
+    of the Keras ``models`` and the resources of the ``tf.Module``s among them (lookup tables).
+
+    The SavedModel holds signatures only, traced once. ``keras.export.ExportArchive`` traced
+    every function twice (``tf.saved_model.save`` retraces a ``tf.function`` it finds on the
+    saved object, since the save context changes its cache key) and traced each tracked Keras
+    model whole once more while looking for lookup tables: about half of an export's
+    SavedModel time (benchmarks/RESULTS.md, "SavedModels traced once")."""
+    root = tf.__internal__.tracking.AutoTrackable()
+    root.model_variables = [variable for model in models if isinstance(model, keras.Model) for variable in model.variables]
+    root.resources = [module for module in models if not isinstance(module, keras.Model)]
+    signatures = {SIGNATURE_NAME: function, **(more_signatures or {})}
+    tf.saved_model.save(
+        root, str(directory), signatures={name: fn.get_concrete_function() for name, fn in signatures.items()}
+    )
