@@ -582,10 +582,13 @@ def test_saved_model_cli_lists_the_documented_signatures(exported_one):
             assert f"outputs['{tensor['name']}']" in done.stdout
 
 
-def test_every_savedmodel_holds_each_serving_function_traced_once(exported_one):
+def test_every_savedmodel_holds_each_serving_function_traced_once_and_each_weight_once(exported_one):
+    import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
 
-    _, export_dir = exported_one
+    from keras_s2s.run_dir import load_trained_model
+
+    run_dir, export_dir = exported_one
     savedmodels = sorted(path.parent for path in export_dir.glob("*/*/saved_model.pb"))
     assert {path.parent.name for path in savedmodels} == {"encoder", "decoder", "greedy", "beam", "translate"}
     for directory in savedmodels:
@@ -597,6 +600,13 @@ def test_every_savedmodel_holds_each_serving_function_traced_once(exported_one):
         # One trace per signature (greedy and beam: serving_default and the XLA one). Saved through
         # keras.export.ExportArchive each was traced twice, and the SavedModel was twice the size.
         assert len(traces) == len(signatures), (directory, signatures, traces)
+
+    # ExportArchive also stored every weight twice (as the Keras variable and as the tf.Variable
+    # inside it): the encoder SavedModel's checkpoint holds exactly the encoder's weights.
+    encoder = load_trained_model(run_dir).encoder
+    checkpoint = tf.train.load_checkpoint(str(export_dir / "encoder" / "1" / "variables" / "variables"))
+    stored = sorted(tuple(shape) for key, shape in checkpoint.get_variable_to_shape_map().items() if key.endswith("VARIABLE_VALUE"))
+    assert stored == sorted(tuple(variable.shape) for variable in encoder.variables)
 
 
 # --- artifacts ----------------------------------------------------------------------------
