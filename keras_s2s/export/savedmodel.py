@@ -29,11 +29,13 @@ def write_function_savedmodel(
     as ``serving_default``, and each of ``more_signatures`` under its name, over the variables
     of the Keras ``models`` and the resources of the ``tf.Module``s among them (lookup tables).
 
-    The SavedModel holds signatures only, traced once. ``keras.export.ExportArchive`` traced
-    every function twice (``tf.saved_model.save`` retraces a ``tf.function`` it finds on the
-    saved object, since the save context changes its cache key) and traced each tracked Keras
-    model whole once more while looking for lookup tables: about half of an export's
-    SavedModel time (benchmarks/RESULTS.md, "SavedModels traced once")."""
+    The SavedModel holds signatures only, each traced once, and each weight once.
+    ``keras.export.ExportArchive`` traced every function twice (``tf.saved_model.save``
+    retraces a ``tf.function`` it finds on the saved object, since the save context changes
+    its cache key), traced each tracked Keras model whole once more while looking for lookup
+    tables (about half of an export's SavedModel time), and stored every weight twice (as the
+    Keras variable and as the ``tf.Variable`` inside it; benchmarks/RESULTS.md, "SavedModels
+    traced once")."""
     root = tf.__internal__.tracking.AutoTrackable()
     root.model_variables = [variable for model in models if isinstance(model, keras.Model) for variable in model.variables]
     root.resources = [module for module in models if not isinstance(module, keras.Model)]
