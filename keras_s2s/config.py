@@ -132,7 +132,9 @@ class Seq2SeqConfig:
     with ``learning_rate_decay: linear_budget``, at the first step that ends past it (the final
     model is chosen as always); a resumed run counts the time of the epochs it backed up. None: only ``epochs`` and early stopping."""
     bucket_width: int = 4
-    """Length-bucketed batching: batches are padded to a multiple of this; 0 pads to the batch max."""
+    """Length-bucketed batching: batches are padded to a multiple of this (a bucket with under
+    ``keras_s2s.data.SPARSE_BUCKET_FRACTION`` of the pairs joins the next longer one); 0 pads
+    to the batch max."""
     shuffle_buffer: int = 20_000
     jit_compile: JitCompile = True
     """XLA for the train step. ``"auto"``: off on CPUs for which TensorFlow turns its oneDNN

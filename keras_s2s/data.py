@@ -14,7 +14,8 @@ Each element is ``((source_ids, decoder_input_ids), target_ids)``:
 
 Batches are grouped by length: with ``bucket_width=w`` every batch is padded to a
 multiple of ``w`` (both sides to the same length), which keeps the number of distinct
-shapes small (each new shape costs an XLA compile) and wastes few steps on padding.
+shapes small (each new shape costs an XLA compile) and wastes few steps on padding. A bucket
+with fewer than ``SPARSE_BUCKET_FRACTION`` of the pairs joins the next longer one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ _PARSE_BATCH = 1024
 # pipeline's CPU per epoch, for 15-25 bytes of memory per byte of file (at most ~100 MB);
 # larger files stream (benchmarks/RESULTS.md, "Streaming data").
 MEMORY_CACHE_MAX_BYTES = 4_000_000
+
+SPARSE_BUCKET_FRACTION = 0.01
+"""A length bucket holding fewer than this fraction of a file's pairs is merged into the next
+longer bucket (its rows padded to that bucket's length). Every bucket is one more train-step
+shape to compile or trace, 5-11 s each for the demo's model under XLA, which a few batches an
+epoch never pay back: in CMUdict's training split, lengths 17-32 are 143 pairs (0.11%) in three
+buckets, four batches an epoch, so merged they are one shape instead of three (RESULTS.md,
+"sparse buckets"). Merging only pads more; the extra work is bounded by the merged rows."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,12 +145,16 @@ def teacher_forcing_dataset(
     if shuffle_seed is not None:
         pairs = pairs.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
     boundaries = _bucket_boundaries(bucket_width, max(source.max_length, target.max_length + 1))
+    pairs_per_bucket = _pairs_per_bucket(id_batches, boundaries)
+    boundaries, pairs_per_bucket = merge_sparse_buckets(
+        boundaries, pairs_per_bucket, SPARSE_BUCKET_FRACTION * sum(pairs_per_bucket))
     # SOS/EOS are added per batch, not per pair: a per-pair map cost ~40% of the pipeline's
     # CPU, which on 2 cores competes with the train step (benchmarks/RESULTS.md, "night").
     batches = _bucketed_batches(pairs, batch_size, boundaries).map(_add_sos_eos, num_parallel_calls=tf.data.AUTOTUNE)
     if full_batches:
         batches = batches.map(lambda inputs, targets: _fill_rows(inputs, targets, batch_size))
-    num_batches = _count_batches(id_batches, batch_size, boundaries)
+    # A bucket's batches are full but its last.
+    num_batches = sum(-(-pairs // batch_size) for pairs in pairs_per_bucket)
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -234,9 +247,9 @@ def _bucketed_batches(pairs: tf.data.Dataset, batch_size: int, boundaries: list[
     )
 
 
-def _count_batches(id_batches: tf.data.Dataset, batch_size: int, boundaries: list[int]) -> int:
-    """How many batches ``_bucketed_batches`` makes of these pairs: a bucket's batches are
-    full but its last, so the count is the sum over buckets of ceil(pairs / batch_size).
+def _pairs_per_bucket(id_batches: tf.data.Dataset, boundaries: list[int]) -> list[int]:
+    """How many of these pairs ``_bucketed_batches`` puts in each bucket (``len(boundaries) + 1``
+    counts; one, all pairs, without boundaries).
 
     One vectorized pass over ``_id_batches`` (no shuffle, padding or per-pair work): the
     example length is that of ``_bucketed_batches``, max(source, target + 1) (the decoder
@@ -252,4 +265,25 @@ def _count_batches(id_batches: tf.data.Dataset, batch_size: int, boundaries: lis
         return tf.math.bincount(buckets, minlength=num_buckets, maxlength=num_buckets, dtype=tf.int64)
 
     totals = id_batches.map(pairs_per_bucket).reduce(tf.zeros([num_buckets], tf.int64), lambda a, b: a + b)
-    return int(sum(-(-int(pairs) // batch_size) for pairs in totals.numpy()))
+    return [int(pairs) for pairs in totals.numpy()]
+
+
+def merge_sparse_buckets(boundaries: list[int], pairs_per_bucket: list[int], min_pairs: float) -> tuple[list[int], list[int]]:
+    """``(boundaries, pairs_per_bucket)`` with every bucket of fewer than ``min_pairs`` pairs
+    joined to the next longer one, shortest first, while a longer bucket has pairs (a merged
+    bucket's count carries on, so a run of sparse buckets becomes one; joining only empty
+    buckets would pad more for no shape fewer). Bucket i holds lengths in [boundaries[i-1],
+    boundaries[i]) and is padded to boundaries[i] - 1; the last boundary always stays
+    (``bucket_by_sequence_length`` pads nothing longer).
+
+    >>> merge_sparse_buckets([5, 9, 13, 17, 21], [40, 900, 1, 50, 2, 0], 10)
+    ([5, 9, 17, 21], [40, 900, 51, 2, 0])
+    """
+    kept_boundaries, kept_pairs, carried = [], [], 0
+    for i, boundary in enumerate(boundaries):
+        carried += pairs_per_bucket[i]
+        if carried >= min_pairs or not any(pairs_per_bucket[i + 1 :]) or boundary == boundaries[-1]:
+            kept_boundaries.append(boundary)
+            kept_pairs.append(carried)
+            carried = 0
+    return kept_boundaries, kept_pairs + [carried + pairs_per_bucket[-1]]

@@ -136,6 +136,21 @@ def test_bucket_width_pads_both_sides_to_a_multiple_of_the_width(write_text):
     np.testing.assert_array_equal(batches[1][2], [[5, 4, EOS_ID, 0, 0, 0, 0, 0]])
 
 
+def test_a_length_bucket_with_under_one_percent_of_the_pairs_joins_the_next_longer_one(write_text):
+    """150 pairs of length 2, one of 6 (0.65% of the pairs, bucket 5-8) and three of 10
+    (bucket 9-12): the pair of 6 is padded to 12 with the three, one batch shape fewer."""
+    lines = ["w1 w1\tt0\n"] * 150 + ["w1 " * 5 + "w1\tt1\n"] + ["w1 " * 9 + "w1\tt2\n"] * 3
+    path = write_text("".join(lines))
+    sides = encodings(source_vocab=Vocabulary.build(Counter(["w1"])), target_vocab=Vocabulary.build(Counter(["t0", "t1", "t2"])))
+    dataset = teacher_forcing_dataset(path, *sides, batch_size=8, bucket_width=4)
+    batches = batches_as_numpy(dataset)
+    assert len(batches) == int(dataset.cardinality()) == 19 + 1
+    assert {source.shape[1] for source, _, _ in batches} == {4, 12}
+    (long_sources,) = [source for source, _, _ in batches if source.shape[1] == 12]
+    assert sorted((row != PAD_ID).sum() for row in long_sources) == [6, 10, 10, 10]
+    assert sum(len(source) for source, _, _ in batches) == len(lines)
+
+
 @pytest.mark.parametrize("bucket_width", [0, 4], ids=["unbucketed", "bucketed"])
 def test_full_batches_fill_each_last_batch_with_pad_rows_and_keep_every_real_row(write_text, bucket_width):
     path = write_text("".join(f"{' '.join(['w1'] * (1 + i % 7))}\tt{i}\n" for i in range(23)))
