@@ -92,3 +92,38 @@ def use_per_shape_train_function(trainer: keras.Model) -> bool:
         return False
     trainer.train_function = PerShapeTrainFunction(trainer)  # compile() resets it to None; fit keeps a set one
     return True
+
+
+class UncompiledTestFunction:
+    """A ``test_function`` for Keras' ``evaluate`` (and ``fit``'s validation), called as Keras
+    calls its own: runs ``trainer.test_step`` on the iterator's next batch, not XLA-compiled, one
+    trace shared by every batch shape.
+
+    For an XLA-compiled trainer, whose own test function XLA compiles once per batch shape:
+    ~2.4-3.1 s each for the demo's model, whose validation split is 13 batches in 5 shapes. The
+    first calls of those 5 shapes took 13.4 s compiled and 2.0 s not, and then 0.37 s against
+    0.41 s per pass over the five (benchmarks/RESULTS.md, "validation without XLA"), so a
+    validation split would need hundreds of batches per shape before compiling paid.
+    """
+
+    def __init__(self, trainer: keras.Model) -> None:
+        self._step = tf.function(trainer.test_step, autograph=False, reduce_retracing=True)
+
+    @property
+    def traces(self) -> list:
+        """The step's concrete functions so far (one per batch shape until a trace with
+        unknown lengths covers the rest)."""
+        return self._step._list_all_concrete_functions()
+
+    def __call__(self, iterator: Iterator) -> dict:
+        return self._step(next(iterator))
+
+
+def use_uncompiled_test_function(trainer: keras.Model) -> bool:
+    """Give a compiled, XLA-compiled ``trainer`` an ``UncompiledTestFunction``, unless it runs
+    eagerly or under a ``tf.distribute`` strategy (whose iterators yield per-replica values;
+    Keras' own function stays). -> whether it got one."""
+    if not trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
+        return False
+    trainer.test_function = UncompiledTestFunction(trainer)  # compile() resets it to None; evaluate keeps a set one
+    return True

@@ -39,7 +39,7 @@ from keras_s2s.resume import (
 )
 from keras_s2s.run_dir import RunDir
 from keras_s2s.tensorflow_setup import ONEDNN_BY_DEFAULT_CPU_FLAGS, onednn_by_default_flags
-from keras_s2s.train_step import use_per_shape_train_function
+from keras_s2s.train_step import use_per_shape_train_function, use_uncompiled_test_function
 from keras_s2s.vocab import Vocabulary
 
 
@@ -450,7 +450,8 @@ def compile_trainer(
 ) -> None:
     """Adam (AdamW when ``weight_decay`` > 0, biases not decayed) + masked (optionally
     label-smoothed) cross-entropy + masked token accuracy; ``jit_compile`` as in the config
-    (``"auto"``: see ``resolve_jit_compile``). With ``per_shape_step``, without XLA, outside a
+    (``"auto"``: see ``resolve_jit_compile``), for the train step only: evaluation runs
+    uncompiled (``keras_s2s.train_step.use_uncompiled_test_function``). With ``per_shape_step``, without XLA, outside a
     ``tf.distribute`` strategy and for a model with an LSTM or a Bahdanau decoder, ``fit`` runs
     the train step traced per batch shape (``keras_s2s.train_step.use_per_shape_train_function``);
     ``train_model`` turns it off for unbucketed batches (``bucket_width`` 0: each batch padded to
@@ -468,6 +469,7 @@ def compile_trainer(
     )
     if per_shape_step:
         use_per_shape_train_function(trainer)
+    use_uncompiled_test_function(trainer)
 
 
 def training_callbacks(

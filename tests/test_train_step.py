@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_s2s.config import Seq2SeqConfig
 from keras_s2s.models import MAX_UNROLLED_STEPS, BahdanauAttentionRNN, HoistedLSTM, build_seq2seq
-from keras_s2s.train_step import PerShapeTrainFunction, use_per_shape_train_function
+from keras_s2s.train_step import PerShapeTrainFunction, UncompiledTestFunction, use_per_shape_train_function
 from keras_s2s.training import compile_as_configured, compile_trainer
 
 SOURCE_VOCAB, TARGET_VOCAB = 11, 13
@@ -65,6 +65,38 @@ def graph_op_types(concrete_function) -> set[str]:
     for function in graph._functions.values():
         types |= {node.op for node in function.definition.node_def}
     return types
+
+
+def xla_compiled(concrete_function) -> bool:
+    return concrete_function.function_def.attr["_XlaMustCompile"].b
+
+
+def test_an_xla_trainer_evaluates_uncompiled_with_the_numbers_of_keras_own_compiled_evaluation():
+    """XLA would compile the test step once per batch shape, for a validation split of a few
+    batches per shape; evaluation (and so fit's validation) runs uncompiled instead, in at most
+    two traces, and gives what Keras' own XLA-compiled evaluation gives."""
+    keras.utils.set_random_seed(0)
+    trainer = build_seq2seq(config(), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    compile_trainer(trainer, jit_compile=True)
+    assert trainer.jit_compile and isinstance(trainer.test_function, UncompiledTestFunction)
+    batches = bucketed_batches(lengths=(3, 5, 7, 9))
+
+    ours = trainer.evaluate(as_dataset(batches), verbose=0, return_dict=True)
+    assert 1 <= len(trainer.test_function.traces) <= 2
+    assert not any(xla_compiled(trace) for trace in trainer.test_function.traces)
+    assert xla_compiled(tf.function(trainer.test_step, jit_compile=True).get_concrete_function(batches[0]))
+
+    trainer.make_test_function(force=True)  # Keras' own, XLA-compiled (its trainer's jit_compile)
+    keras_own = trainer.evaluate(as_dataset(batches), verbose=0, return_dict=True)
+    assert ours.keys() == keras_own.keys()
+    for name in ours:
+        assert ours[name] == pytest.approx(keras_own[name], rel=1e-5), name
+
+
+def test_a_trainer_without_xla_keeps_keras_own_test_function():
+    trainer = build_seq2seq(config(), SOURCE_VOCAB, TARGET_VOCAB).trainer
+    compile_trainer(trainer, jit_compile=False)
+    assert trainer.test_function is None  # Keras makes its own, uncompiled, at evaluate
 
 
 def test_compile_trainer_gives_fit_the_per_shape_train_step():
