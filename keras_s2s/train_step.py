@@ -1,4 +1,5 @@
-"""The train step ``fit`` runs: traced once per batch shape, so that the recurrences unroll.
+"""The step functions ``fit`` runs: the train step traced once per batch shape, so that the
+recurrences unroll, and (``UncompiledTestFunction``, at the end) evaluation without XLA.
 
 Keras' train function reads each batch from the iterator inside its own trace and traces the
 step with ``reduce_retracing``, so the time dimension is unknown in the graph and every LSTM
