@@ -85,7 +85,7 @@ def use_per_shape_train_function(trainer: keras.Model) -> bool:
     GRU and SimpleRNN would only pay the traces) and is neither XLA-compiled, nor run eagerly,
     nor under a ``tf.distribute`` strategy (then Keras' own function stays). -> whether it got
     one."""
-    if trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
+    if trainer.jit_compile or _needs_keras_own_functions(trainer):
         return False
     # _flatten_layers: every nested layer, Bidirectional's two directions included (Keras 3)
     unrolling = (HoistedLSTM, BahdanauAttentionRNN)
@@ -124,7 +124,13 @@ def use_uncompiled_test_function(trainer: keras.Model) -> bool:
     """Give a compiled, XLA-compiled ``trainer`` an ``UncompiledTestFunction``, unless it runs
     eagerly or under a ``tf.distribute`` strategy (whose iterators yield per-replica values;
     Keras' own function stays). -> whether it got one."""
-    if not trainer.jit_compile or trainer.run_eagerly or tf.distribute.has_strategy():
+    if not trainer.jit_compile or _needs_keras_own_functions(trainer):
         return False
     trainer.test_function = UncompiledTestFunction(trainer)  # compile() resets it to None; evaluate keeps a set one
     return True
+
+
+def _needs_keras_own_functions(trainer: keras.Model) -> bool:
+    """Whether only Keras' own step functions fit ``trainer``: run eagerly, or compiled under a
+    ``tf.distribute`` strategy (its iterators yield per-replica values)."""
+    return trainer.run_eagerly or tf.distribute.has_strategy()
